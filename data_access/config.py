@@ -59,6 +59,6 @@ def load_settings(config_path: Path | None = None) -> Settings:
         database_url=url,
         demo_scale=os.environ.get("DEMO_SCALE", demo.get("scale", "medium")),
         demo_seed=int(os.environ.get("DEMO_SEED", demo.get("seed", 42))),
-        etl_chunk_rows=int(os.environ.get("ETL_CHUNK_ROWS", etl.get("chunk_rows", 100_000))),
+        etl_chunk_rows=int(os.environ.get("ETL_CHUNK_ROWS", etl.get("chunk_rows", 200_000))),
         etl_max_reject_share=float(os.environ.get("ETL_MAX_REJECT_SHARE", etl.get("max_reject_share", 0.05))),
     )

@@ -1,0 +1,125 @@
+"""Command line of the ETL: ``python -m etl migrate|demo|load|northwind|init|docs``."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from tqdm import tqdm
+
+from data_access.config import load_settings
+from data_access.engine import make_engine
+from data_access.migrate import upgrade
+from etl import demo
+from etl.loader import LoadError, LoadResult, load_directory
+
+DOCS_PATH = Path(__file__).resolve().parent.parent / "docs" / "interchange.md"
+
+
+class _Bar:
+    """A tqdm bar driven by the loader's (fraction, message) progress callback."""
+
+    def __init__(self, title: str) -> None:
+        self.bar = tqdm(total=1000, desc=title, unit="‰", bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}")
+
+    def __call__(self, fraction: float, message: str) -> None:
+        self.bar.n = int(fraction * 1000)
+        self.bar.set_postfix_str(message[:60], refresh=True)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def _run_load(action, title: str) -> LoadResult:
+    bar = _Bar(title)
+    try:
+        result = action(bar)
+    finally:
+        bar.close()
+    print(result.summary())
+    return result
+
+
+def load_demo(engine, scale: str, seed: int, end_date: dt.date, progress=None, out: Path | None = None) -> LoadResult:
+    """Generate the demo company and load it through the ordinary CSV path."""
+    if progress:
+        progress(0.0, f"simulating the {scale} demo company")
+    frames = demo.generate(scale, seed, end_date)
+    with tempfile.TemporaryDirectory(prefix="demo-") as tmp:
+        folder = out or Path(tmp)
+        if progress:
+            progress(0.0, "writing interchange files")
+        demo.write(frames, folder)
+        del frames
+        return load_directory(engine, folder, source=f"demo:{scale}:{seed}", kind="demo", progress=progress)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m etl", description=__doc__)
+    parser.add_argument("--database-url", help="SQLAlchemy URL (default: DATABASE_URL, config.toml, embedded SQLite)")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("migrate", help="create or upgrade the reporting schema")
+    p_demo = commands.add_parser("demo", help="generate and load the demo company")
+    p_demo.add_argument("--scale", choices=sorted(demo.SCALES), default="small")
+    p_demo.add_argument("--seed", type=int, default=42)
+    p_demo.add_argument("--end-date", type=dt.date.fromisoformat, default=demo.DEFAULT_END_DATE,
+                        help=f"last day of history (default {demo.DEFAULT_END_DATE})")
+    p_demo.add_argument("--out", type=Path, help="also keep the generated CSV files in this folder")
+    p_load = commands.add_parser("load", help="load a folder of interchange CSV files (see docs/interchange.md)")
+    p_load.add_argument("directory", type=Path)
+    p_load.add_argument("--incremental", action="store_true", help="only what changed since the last run of this folder")
+    p_load.add_argument("--max-reject-share", type=float, help="fail the run above this share of rejected rows")
+    p_load.add_argument("--chunk-rows", type=int, help="rows read per chunk")
+    p_nw = commands.add_parser("northwind", help="load the Northwind ERP dump (a .sql file)")
+    p_nw.add_argument("path", type=Path)
+    commands.add_parser("init", help="migrate, and load the configured demo company into an empty database")
+    commands.add_parser("docs", help="write docs/interchange.md from the format definition")
+    args = parser.parse_args(argv)
+
+    if args.command == "docs":
+        from etl.interchange import markdown
+
+        DOCS_PATH.write_text(markdown() + "\n", encoding="utf-8")
+        print(f"wrote {DOCS_PATH}")
+        return 0
+    settings = load_settings()
+    engine = make_engine(args.database_url or settings.database_url)
+    try:
+        if args.command == "migrate":
+            upgrade(engine)
+            print("schema is up to date")
+        elif args.command == "demo":
+            upgrade(engine)
+            _run_load(lambda bar: load_demo(engine, args.scale, args.seed, args.end_date, bar, args.out), "demo")
+        elif args.command == "load":
+            upgrade(engine)
+            _run_load(
+                lambda bar: load_directory(
+                    engine, args.directory, incremental=args.incremental, max_reject_share=args.max_reject_share,
+                    chunk_rows=args.chunk_rows, progress=bar,
+                ),
+                args.directory.name,
+            )
+        elif args.command == "northwind":
+            from etl.northwind import load_northwind
+
+            upgrade(engine)
+            _run_load(lambda bar: load_northwind(engine, args.path, progress=bar), "northwind")
+        elif args.command == "init":
+            from etl.bootstrap import ensure_ready
+
+            started = time.perf_counter()
+            loaded = ensure_ready(engine, settings, progress=_Bar("first run"))
+            print(("loaded the demo company" if loaded else "database ready") + f" in {time.perf_counter() - started:.1f} s")
+    except LoadError as exc:
+        print(f"\nerror: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
