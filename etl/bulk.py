@@ -75,3 +75,9 @@ def write_frame(connection: Connection, table: Table, frame: pd.DataFrame) -> in
     for start in range(0, len(out), SQLITE_BATCH_ROWS):
         connection.exec_driver_sql(statement, _python_values(out.iloc[start : start + SQLITE_BATCH_ROWS]))
     return len(frame)
+
+
+def read_frame(connection: Connection, sql: str, columns: list[str]) -> pd.DataFrame:
+    """Rows of ``sql`` as a DataFrame (plain tuples: pandas probes Row objects slowly)."""
+    rows = connection.exec_driver_sql(sql).fetchall()
+    return pd.DataFrame.from_records([tuple(row) for row in rows], columns=columns)

@@ -389,7 +389,7 @@ def _reject_and_drop(
     connection: Connection, run: _Run, stage: str, file: str, stats: FileStats, query: str, column: str, reason: str
 ) -> None:
     """Reject the stage rows ``query`` selects (``_row``, value) and delete them from the stage."""
-    found = pd.DataFrame(connection.execute(text(query)).fetchall(), columns=["row_number", "value"])
+    found = bulk.read_frame(connection, query, ["row_number", "value"])
     if found.empty:
         return
     found = found.drop_duplicates("row_number")
@@ -445,7 +445,7 @@ def _touched_item_locations(connection: Connection, entity: Entity, stage: str) 
             f'SELECT DISTINCT p.id, l.id FROM "{stage}" s JOIN dim_product p ON p.sku = s.product '
             "JOIN dim_location l ON l.code = s.location"
         )
-    return pd.DataFrame(connection.execute(text(sql)).fetchall(), columns=["product_id", "location_id"])
+    return bulk.read_frame(connection, sql, ["product_id", "location_id"])
 
 
 def interchange_files(directory: Path) -> tuple[list[tuple[Entity, Path]], list[str]]:

@@ -20,8 +20,9 @@ turns them into cumulative daily series, a batch of products at a time so memory
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, delete, func, select, text
+from sqlalchemy import Connection, delete, func, select
 
 from data_access import schema
 from etl import bulk
@@ -87,31 +88,37 @@ def build(events: pd.DataFrame, end: pd.Timestamp, unit_cost: pd.Series) -> pd.D
     """Daily snapshots from aggregated events (product_id, location_id, d, measure, delta).
 
     Each product-location starts on its first event and runs to ``end``; events after
-    ``end`` (future requested dates) are left out.
+    ``end`` (future requested dates) are left out. Vectorised: the deltas are scattered
+    into a (pairs × days) matrix per measure and summed cumulatively along the days.
     """
-    if events.empty:
-        return pd.DataFrame(columns=["snapshot_date", "product_id", "location_id", *MEASURES, "allocated", "unit_cost"])
+    columns = ["snapshot_date", "product_id", "location_id", *MEASURES, "allocated", "unit_cost"]
     events = events.assign(d=pd.to_datetime(events["d"]))
     events = events[events["d"] <= end]
-    wide = events.pivot_table(
-        index=["product_id", "location_id", "d"], columns="measure", values="delta", aggfunc="sum", fill_value=0.0
-    )
-    wide = wide.reindex(columns=list(MEASURES), fill_value=0.0)
-    frames = []
-    for (product_id, location_id), group in wide.groupby(level=[0, 1], sort=False):
-        days = group.index.get_level_values(2)
-        calendar = pd.date_range(days.min(), end, freq="D")
-        daily = group.droplevel([0, 1]).reindex(calendar, fill_value=0.0).cumsum()
-        daily["product_id"] = product_id
-        daily["location_id"] = location_id
-        frames.append(daily)
-    out = pd.concat(frames)
-    out.index.name = "snapshot_date"
-    out = out.reset_index()
+    if events.empty:
+        return pd.DataFrame(columns=columns)
+    start = events["d"].min()
+    n_days = (end - start).days + 1
+    pair_codes, pairs = pd.factorize(pd.MultiIndex.from_frame(events[["product_id", "location_id"]]))
+    day = ((events["d"] - start) / pd.Timedelta(days=1)).to_numpy(dtype=np.int64)
+    delta = events["delta"].to_numpy(dtype=float)
+    measure = events["measure"].to_numpy()
+    first = np.full(len(pairs), n_days, dtype=np.int64)
+    np.minimum.at(first, pair_codes, day)
+    keep = np.arange(n_days)[None, :] >= first[:, None]
+    pair_index, day_index = np.nonzero(keep)
+    out = pd.DataFrame({
+        "snapshot_date": start + pd.to_timedelta(day_index, unit="D"),
+        "product_id": pairs.get_level_values(0).to_numpy()[pair_index],
+        "location_id": pairs.get_level_values(1).to_numpy()[pair_index],
+    })
+    for name in MEASURES:
+        grid = np.zeros((len(pairs), n_days))
+        chosen = measure == name
+        np.add.at(grid, (pair_codes[chosen], day[chosen]), delta[chosen])
+        out[name] = np.cumsum(grid, axis=1)[pair_index, day_index].round(6)
     out["allocated"] = 0.0
     out["unit_cost"] = out["product_id"].map(unit_cost)
-    out[list(MEASURES)] = out[list(MEASURES)].round(6)
-    return out[["snapshot_date", "product_id", "location_id", *MEASURES, "allocated", "unit_cost"]]
+    return out[columns]
 
 
 def refresh(connection: Connection, touched: pd.DataFrame | None = None) -> int:
@@ -126,16 +133,13 @@ def refresh(connection: Connection, touched: pd.DataFrame | None = None) -> int:
     previous_end = connection.execute(select(func.max(snap.c.snapshot_date))).scalar()
     everything = touched is None or previous_end is None or pd.Timestamp(previous_end) != end
     if everything:
-        pairs = pd.DataFrame(
-            connection.execute(
-                text(
-                    "SELECT DISTINCT product_id, location_id FROM fact_inventory_movement UNION "
-                    "SELECT DISTINCT product_id, location_id FROM fact_sales_order_line UNION "
-                    "SELECT DISTINCT product_id, location_id FROM fact_purchase_order_line UNION "
-                    "SELECT DISTINCT product_id, location_id FROM fact_production_order"
-                )
-            ).fetchall(),
-            columns=["product_id", "location_id"],
+        pairs = bulk.read_frame(
+            connection,
+            "SELECT DISTINCT product_id, location_id FROM fact_inventory_movement UNION "
+            "SELECT DISTINCT product_id, location_id FROM fact_sales_order_line UNION "
+            "SELECT DISTINCT product_id, location_id FROM fact_purchase_order_line UNION "
+            "SELECT DISTINCT product_id, location_id FROM fact_production_order",
+            ["product_id", "location_id"],
         )
         connection.execute(delete(snap))
     else:
@@ -149,9 +153,8 @@ def refresh(connection: Connection, touched: pd.DataFrame | None = None) -> int:
         batch = pairs.iloc[start : start + BATCH_ITEM_LOCATIONS]
         products = ", ".join(str(int(p)) for p in batch["product_id"].unique())
         item_filter = f"product_id IN ({products})"
-        events = pd.DataFrame(
-            connection.execute(text(_events_sql(connection.dialect.name, item_filter))).fetchall(),
-            columns=["product_id", "location_id", "d", "measure", "delta"],
+        events = bulk.read_frame(
+            connection, _events_sql(connection.dialect.name, item_filter), ["product_id", "location_id", "d", "measure", "delta"]
         )
         keep = events.merge(batch, on=["product_id", "location_id"])
         if not everything:

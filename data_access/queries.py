@@ -1,0 +1,163 @@
+"""Read queries. Aggregations that shrink data run in the database; results are small."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Date, DateTime, Engine, bindparam, func, select, text
+
+from data_access import schema
+
+#: Per order line, as of a date: quantity shipped by then, shipped by the requested date,
+#: cancelled by then, and the last ship date.
+_LINE_STATUS = """
+WITH line_ship AS (
+    SELECT sh.order_line_id,
+           SUM(sh.qty) AS shipped,
+           SUM(CASE WHEN sh.ship_date <= l.requested_date THEN sh.qty ELSE 0 END) AS shipped_by_requested,
+           MAX(sh.ship_date) AS last_ship
+      FROM fact_shipment sh
+      JOIN fact_sales_order_line l ON l.id = sh.order_line_id
+     WHERE sh.ship_date <= :as_of
+     GROUP BY sh.order_line_id
+), lines AS (
+    SELECT l.order_no, l.requested_date, l.qty_ordered, l.unit_price, l.discount,
+           COALESCE(s.shipped, 0) AS shipped,
+           COALESCE(s.shipped_by_requested, 0) AS shipped_by_requested,
+           CASE WHEN l.qty_cancelled > 0 AND COALESCE(l.cancelled_date, l.order_date) <= :as_of
+                THEN l.qty_cancelled ELSE 0 END AS cancelled,
+           s.last_ship
+      FROM fact_sales_order_line l
+      LEFT JOIN line_ship s ON s.order_line_id = l.id
+     WHERE l.order_date <= :as_of
+), orders AS (
+    SELECT order_no,
+           MAX(CASE WHEN qty_ordered - shipped - cancelled > 1e-9 THEN 1 ELSE 0 END) AS is_open,
+           MAX(CASE WHEN shipped > 0 THEN 1 ELSE 0 END) AS has_shipment,
+           MAX(CASE WHEN shipped > 0 AND last_ship > requested_date THEN 1 ELSE 0 END) AS is_late
+      FROM lines GROUP BY order_no
+)
+"""
+
+_ORDER_FIGURES = _LINE_STATUS + """
+SELECT
+    (SELECT COUNT(*) FROM orders) AS orders,
+    (SELECT COUNT(*) FROM lines) AS order_lines,
+    (SELECT COALESCE(SUM(qty_ordered), 0) FROM lines) AS units_ordered,
+    (SELECT COUNT(*) FROM orders WHERE is_open = 1) AS open_orders,
+    (SELECT COUNT(*) FROM orders WHERE is_open = 0 AND has_shipment = 1) AS shipped_orders,
+    (SELECT COUNT(*) FROM orders WHERE is_open = 0 AND has_shipment = 1 AND is_late = 0) AS on_time_orders,
+    (SELECT COUNT(*) FROM lines WHERE requested_date <= :as_of) AS due_lines,
+    (SELECT COUNT(*) FROM lines WHERE requested_date <= :as_of AND shipped_by_requested < qty_ordered - 1e-9)
+        AS backordered_lines,
+    (SELECT COALESCE(SUM(qty_ordered), 0) FROM lines WHERE requested_date <= :as_of) AS due_units,
+    (SELECT COALESCE(SUM(shipped_by_requested), 0) FROM lines WHERE requested_date <= :as_of)
+        AS units_shipped_by_requested
+"""
+
+_REVENUE = """
+SELECT COALESCE(SUM(sh.qty * l.unit_price * (1 - l.discount)), 0)
+  FROM fact_shipment sh JOIN fact_sales_order_line l ON l.id = sh.order_line_id
+ WHERE sh.ship_date <= :as_of
+"""
+
+_COGS = """
+SELECT COALESCE(SUM(-m.qty * m.unit_cost), 0) AS cogs,
+       COUNT(*) AS issues,
+       SUM(CASE WHEN m.unit_cost IS NULL THEN 1 ELSE 0 END) AS issues_without_cost
+  FROM fact_inventory_movement m
+ WHERE m.kind = 'shipment' AND m.ts >= :since AND m.ts < :until
+"""
+
+_ON_ORDER = """
+SELECT
+  (SELECT COALESCE(SUM(qty_ordered
+            - CASE WHEN received_date IS NOT NULL AND received_date <= :as_of THEN qty_ordered ELSE 0 END), 0)
+     FROM fact_purchase_order_line
+    WHERE status <> 'cancelled' AND order_date <= :as_of)
++ (SELECT COALESCE(SUM(qty_planned), 0)
+     FROM fact_production_order
+    WHERE status <> 'cancelled' AND start_date <= :as_of
+      AND (finished_date IS NULL OR finished_date > :as_of))
+"""
+
+_AVERAGE_INVENTORY_VALUE = """
+SELECT SUM(on_hand * unit_cost) / COUNT(DISTINCT snapshot_date) AS value,
+       SUM(CASE WHEN unit_cost IS NULL AND on_hand <> 0 THEN 1 ELSE 0 END) AS without_cost,
+       COUNT(DISTINCT snapshot_date) AS days
+  FROM fact_inventory_snapshot
+ WHERE snapshot_date > :since_date AND snapshot_date <= :as_of
+"""
+
+
+def _params(sql: str):
+    statement = text(sql)
+    binds = []
+    for name, kind in (("as_of", Date), ("since", DateTime), ("until", DateTime), ("since_date", Date)):
+        if re.search(rf":{name}\b", sql):
+            binds.append(bindparam(name, type_=kind))
+    return statement.bindparams(*binds)
+
+
+def last_data_date(engine: Engine) -> dt.date | None:
+    """The last day the data speaks of: latest order, shipment or ledger movement."""
+    m, s, sh = schema.fact_inventory_movement, schema.fact_sales_order_line, schema.fact_shipment
+    with engine.connect() as connection:
+        values = [
+            connection.execute(select(func.max(m.c.ts))).scalar(),
+            connection.execute(select(func.max(s.c.order_date))).scalar(),
+            connection.execute(select(func.max(sh.c.ship_date))).scalar(),
+        ]
+    dates = [pd.Timestamp(v).date() for v in values if v is not None]
+    return max(dates) if dates else None
+
+
+def headline_inputs(engine: Engine, as_of: dt.date, period_days: int = 365) -> dict[str, Any]:
+    """Sums the headline report needs, aggregated in the database over history up to ``as_of``.
+
+    ``period_days`` is the trailing window for COGS and average inventory (turnover).
+    """
+    until = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time())
+    since_date = as_of - dt.timedelta(days=period_days)
+    since = dt.datetime.combine(since_date + dt.timedelta(days=1), dt.time())
+    with engine.connect() as connection:
+        orders = connection.execute(_params(_ORDER_FIGURES), {"as_of": as_of}).mappings().one()
+        revenue = connection.execute(_params(_REVENUE), {"as_of": as_of}).scalar_one()
+        all_cogs = connection.execute(_params(_COGS), {"since": dt.datetime(1900, 1, 1), "until": until}).mappings().one()
+        period_cogs = connection.execute(_params(_COGS), {"since": since, "until": until}).mappings().one()
+        on_order = connection.execute(_params(_ON_ORDER), {"as_of": as_of}).scalar_one()
+        inventory = connection.execute(
+            _params(_AVERAGE_INVENTORY_VALUE), {"as_of": as_of, "since_date": since_date}
+        ).mappings().one()
+        on_hand = connection.execute(
+            select(func.coalesce(func.sum(schema.fact_inventory_movement.c.qty), 0)).where(
+                schema.fact_inventory_movement.c.ts < until
+            )
+        ).scalar_one()
+        products = connection.execute(select(func.count()).select_from(schema.dim_product)).scalar_one()
+    first_day = _first_day(engine)
+    history_days = (as_of - first_day).days + 1 if first_day else 0
+    return {
+        **{k: float(v or 0) for k, v in orders.items()},
+        "revenue": float(revenue or 0),
+        "products": int(products),
+        "on_hand_units": float(on_hand or 0),
+        "on_order_units": float(on_order or 0),
+        "cogs": float(all_cogs["cogs"]) if all_cogs["issues"] and not all_cogs["issues_without_cost"] else None,
+        "period_cogs": float(period_cogs["cogs"])
+        if period_cogs["issues"] and not period_cogs["issues_without_cost"]
+        else None,
+        "period_days": min(period_days, history_days),
+        "average_inventory_value": float(inventory["value"])
+        if inventory["value"] is not None and not inventory["without_cost"]
+        else None,
+    }
+
+
+def _first_day(engine: Engine) -> dt.date | None:
+    with engine.connect() as connection:
+        value = connection.execute(select(func.min(schema.fact_sales_order_line.c.order_date))).scalar()
+    return pd.Timestamp(value).date() if value is not None else None
