@@ -161,3 +161,58 @@ def _first_day(engine: Engine) -> dt.date | None:
     with engine.connect() as connection:
         value = connection.execute(select(func.min(schema.fact_sales_order_line.c.order_date))).scalar()
     return pd.Timestamp(value).date() if value is not None else None
+
+
+_MONTHLY = """
+SELECT {month} AS month,
+       SUM(sh.qty * l.unit_price * (1 - l.discount)) AS revenue,
+       SUM(sh.qty) AS units_shipped
+  FROM fact_shipment sh JOIN fact_sales_order_line l ON l.id = sh.order_line_id
+ WHERE sh.ship_date <= :as_of
+ GROUP BY {month}
+ ORDER BY 1
+"""
+
+_MONTHLY_BACKORDERS = """
+SELECT {month} AS month,
+       COUNT(*) AS due_lines,
+       SUM(CASE WHEN COALESCE(s.by_requested, 0) < l.qty_ordered - 1e-9 THEN 1 ELSE 0 END) AS backordered_lines
+  FROM fact_sales_order_line l
+  LEFT JOIN (
+        SELECT sh.order_line_id, SUM(sh.qty) AS by_requested
+          FROM fact_shipment sh JOIN fact_sales_order_line x ON x.id = sh.order_line_id
+         WHERE sh.ship_date <= x.requested_date
+         GROUP BY sh.order_line_id
+  ) s ON s.order_line_id = l.id
+ WHERE l.requested_date <= :as_of
+ GROUP BY {month}
+ ORDER BY 1
+"""
+
+
+def _month_expression(engine: Engine, column: str) -> str:
+    if engine.dialect.name == "postgresql":
+        return f"TO_CHAR({column}, 'YYYY-MM')"
+    return f"SUBSTR({column}, 1, 7)"
+
+
+def monthly_trend(engine: Engine, as_of: dt.date) -> pd.DataFrame:
+    """Per month: revenue, units shipped, lines due and backordered (by requested month)."""
+    with engine.connect() as connection:
+        sales = pd.DataFrame(
+            connection.execute(
+                _params(_MONTHLY.format(month=_month_expression(engine, "sh.ship_date"))), {"as_of": as_of}
+            ).all(),
+            columns=["month", "revenue", "units_shipped"],
+        )
+        backorders = pd.DataFrame(
+            connection.execute(
+                _params(_MONTHLY_BACKORDERS.format(month=_month_expression(engine, "l.requested_date"))),
+                {"as_of": as_of},
+            ).all(),
+            columns=["month", "due_lines", "backordered_lines"],
+        )
+    trend = sales.merge(backorders, on="month", how="outer").sort_values("month").fillna(0)
+    trend["backorder_rate"] = trend["backordered_lines"] / trend["due_lines"].where(trend["due_lines"] > 0)
+    trend["month"] = pd.to_datetime(trend["month"] + "-01")
+    return trend.reset_index(drop=True)

@@ -199,7 +199,7 @@ def generate(scale: str | Scale = "small", seed: int = 42, end_date: dt.date = D
     product_plant = plants[rng.integers(0, len(plants), size.products)]
     sku = [f"{CATEGORIES[c].name[:3].upper()}-{i + 1:05d}" for i, c in enumerate(product_category)]
     names = []
-    for i, c in enumerate(product_category):
+    for _i, c in enumerate(product_category):
         category = CATEGORIES[c]
         noun = category.nouns[rng.integers(0, len(category.nouns))]
         names.append(f"{ADJECTIVES[rng.integers(0, len(ADJECTIVES))]} {noun} {rng.integers(1, 100)}")
@@ -247,10 +247,7 @@ def generate(scale: str | Scale = "small", seed: int = 42, end_date: dt.date = D
     # Customer pools per location (plants sell to industrial and wholesale customers anywhere).
     pools = {}
     for loc in range(len(locations)):
-        if loc in plants:
-            members = np.flatnonzero(np.isin(cust_segment, [1, 2]))
-        else:
-            members = np.flatnonzero(cust_home == loc)
+        members = np.flatnonzero(np.isin(cust_segment, [1, 2])) if loc in plants else np.flatnonzero(cust_home == loc)
         if len(members) == 0:
             members = np.arange(size.customers)
         cumulative = np.cumsum(cust_weight[members])

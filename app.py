@@ -1,0 +1,36 @@
+"""The app's router: prepare the database on first run, then navigate to the pages.
+
+Run with ``streamlit run app.py``. Later issues add login and role-based pages here.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from data_access.config import load_settings
+from pages import cache
+
+st.set_page_config(page_title="Inventory planning", page_icon="📦", layout="wide")
+
+
+@st.cache_resource(show_spinner=False)
+def _prepared(url: str) -> bool:
+    """Migrate, and on the embedded default fill an empty database with the demo company (once)."""
+    from etl.bootstrap import ensure_ready, is_empty
+
+    settings = load_settings()
+    engine = cache.engine()
+    from data_access.migrate import upgrade
+
+    upgrade(engine)
+    if settings.is_embedded and is_empty(engine):
+        with st.status(f"First run: loading the {settings.demo_scale} demo company…", expanded=True) as status:
+            bar = st.progress(0.0)
+            ensure_ready(engine, settings, progress=lambda fraction, message: bar.progress(fraction, text=message))
+            status.update(label="Demo company loaded", state="complete", expanded=False)
+    return True
+
+
+_prepared(load_settings().database_url)
+navigation = st.navigation([st.Page("pages/overview.py", title="Overview", icon="📊", default=True)])
+navigation.run()

@@ -1,0 +1,70 @@
+"""Landing page: the headline figures and the monthly trend."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import plotly.graph_objects as go
+import streamlit as st
+from plotly.subplots import make_subplots
+
+from pages import cache, exports
+
+st.title("Overview")
+end = cache.data_end()
+if end is None:
+    st.info("The database holds no orders yet. Load data with `python -m etl load DIR` or `python -m etl demo`.")
+    st.stop()
+
+as_of = st.date_input("As of", value=end, max_value=end, help="Figures count history up to this day.")
+previous = as_of - dt.timedelta(days=30)
+figures, computed_at = cache.headline_figures(as_of)
+before, _ = cache.headline_figures(previous)
+
+
+def _delta(key: str, percent: bool = False) -> str | None:
+    now, then = figures.get(key), before.get(key)
+    if now is None or then is None:
+        return None
+    return f"{(now - then) * 100:+.1f} pp vs 30 days earlier" if percent else f"{now - then:+,.0f} vs 30 days earlier"
+
+
+def _percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1%}"
+
+
+row = st.columns(4)
+row[0].metric("Revenue (net of discounts)", f"{figures['revenue']:,.0f}", _delta("revenue"))
+row[1].metric("Orders", f"{figures['orders']:,}", _delta("orders"))
+row[2].metric("Open orders", f"{figures['open_orders']:,}")
+row[3].metric("Products", f"{figures['products']:,}")
+row = st.columns(4)
+row[0].metric("On-time delivery", _percent(figures["on_time_delivery_rate"]), _delta("on_time_delivery_rate", True))
+row[1].metric("Fill rate (units)", _percent(figures["fill_rate"]), _delta("fill_rate", True))
+row[2].metric("Backorder rate (lines)", _percent(figures["backorder_rate"]), _delta("backorder_rate", True),
+              delta_color="inverse")
+row[3].metric("Gross margin", _percent(figures["gross_margin"]))
+row = st.columns(4)
+row[0].metric("On hand (units)", f"{figures['on_hand_units']:,.0f}")
+row[1].metric("On order (units)", f"{figures['on_order_units']:,.0f}")
+turnover = figures["inventory_turnover"]
+row[2].metric("Inventory turnover (per year)", "n/a" if turnover is None else f"{turnover:.1f}")
+days = figures["days_on_hand"]
+row[3].metric("Days on hand", "n/a" if days is None else f"{days:.0f}")
+
+trend = cache.trend(as_of)
+if not trend.empty:
+    chart = make_subplots(specs=[[{"secondary_y": True}]])
+    chart.add_trace(go.Bar(x=trend["month"], y=trend["revenue"], name="Revenue"), secondary_y=False)
+    chart.add_trace(
+        go.Scatter(x=trend["month"], y=trend["backorder_rate"] * 100, name="Backorder rate", mode="lines+markers"),
+        secondary_y=True,
+    )
+    chart.update_layout(title="Revenue and backorder rate by month", legend={"orientation": "h"}, height=420)
+    chart.update_xaxes(title_text="Month")
+    chart.update_yaxes(title_text="Revenue (currency units)", secondary_y=False)
+    chart.update_yaxes(title_text="Backorder rate (% of lines due)", secondary_y=True)
+    st.plotly_chart(chart, width="stretch")
+    table = trend.assign(backorder_rate=trend["backorder_rate"].round(4))
+    exports.download_buttons(table, "monthly_trend")
+st.caption(f"Data up to {end:%Y-%m-%d}. Figures computed {computed_at:%Y-%m-%d %H:%M:%S}; refreshed every {cache.TTL_SECONDS} s.")

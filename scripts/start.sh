@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Install and start the app on the embedded SQLite default (filled with the demo company on first run).
+# Usage: bash scripts/start.sh            (DATABASE_URL=postgresql+psycopg2://... to use PostgreSQL)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/venv.sh
+ensure_venv requirements.txt
+echo "Preparing the database (first run: creates it and loads the demo company)…"
+"$VENV/bin/python" -m etl init
+exec "$VENV/bin/streamlit" run app.py --server.port "${PORT:-8501}" --server.address "${ADDRESS:-0.0.0.0}"
