@@ -31,10 +31,10 @@ from great_expectations.data_context.types.base import ProgressBarsConfig  # noq
 
 from etl.interchange import UPDATED_AT, Entity, Field  # noqa: E402
 
-INT_RE = r"^[+-]?\d+(\.0+)?$"
-FLOAT_RE = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
+INT_RE = r"^[+-]?\d+(?:\.0+)?$"
+FLOAT_RE = r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$"
 DATE_RE = r"^\d{4}-\d{2}-\d{2}$"
-DATETIME_RE = r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$"
+DATETIME_RE = r"^\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?(?:Z|[+-]\d{2}:?\d{2})?$"
 BOOL_RE = r"^(?i:true|false|t|f|yes|no|y|n|1|0)$"
 #: Text that a spreadsheet would run as a formula (CSV injection).
 FORMULA_RE = r"^\s*[=+@\t\r]"
@@ -292,7 +292,8 @@ def _derive(entity: Entity, typed: pd.DataFrame) -> pd.DataFrame:
     if not entity.derived_non_negative:
         return typed
     frame = typed.copy()
-    numeric = {c: frame[c].fillna(0) for c in frame.columns if frame[c].dtype.kind in "fiu" or str(frame[c].dtype) == "Int64"}
+    numeric = {f.name: 0.0 for f in entity.fields if f.type in ("int", "float")}  # absent columns count as 0
+    numeric.update({c: frame[c].fillna(0) for c in frame.columns if c in numeric})
     for index, (expr, _meaning) in enumerate(entity.derived_non_negative):
         frame[f"__derived_{index}"] = pd.eval(expr, local_dict=numeric, engine="python").astype("float64")
     return frame
