@@ -62,7 +62,7 @@ def write_frame(connection: Connection, table: Table, frame: pd.DataFrame) -> in
     out = _as_text_dates(frame, table)
     if connection.dialect.name == "postgresql":
         buffer = io.StringIO()
-        out.to_csv(buffer, index=False, header=False, na_rep="", float_format="%.17g")
+        out.to_csv(buffer, index=False, header=False, na_rep="")  # default float repr round-trips, and is vectorised
         buffer.seek(0)
         cursor = connection.connection.dbapi_connection.cursor()
         try:

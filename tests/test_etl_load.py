@@ -395,7 +395,9 @@ def test_utf8_file_with_bom_loads(engine: Engine, tmp_path: Path) -> None:
 
 def test_failed_run_in_the_middle_leaves_database_as_before(engine: Engine, tmp_path: Path) -> None:
     """A run whose second file is broken rolls back the changes of its first file: every table as before."""
-    load(engine, write_base(tmp_path / "base"))
+    base = write_base(tmp_path / "base")
+    write_csv(base, "inventory_movements.csv", MOVEMENTS_HEADER, [["M1", "2024-05-03 08:00", "P1", "WH1", "10", "receipt", "2"]])
+    load(engine, base)
     before_counts, before = counts(engine), contents(engine)
     assert before_counts["fact_inventory_snapshot"] > 0
     folder = tmp_path / "in"
@@ -471,9 +473,9 @@ def test_streaming_load_keeps_memory_flat(engine: Engine, tmp_path: Path) -> Non
     found = rejects(engine, result.run_id)
     assert [(f[1], f[2]) for f in found] == [(12, "order_no,line_no"), (60001, "order_no,line_no")]
     assert all("duplicate key in file" in f[4] and f[3] == f"{first_key[0]}|{first_key[1]}" for f in found)
-    assert first_key[0] not in {o for o, _n in sales_keys(engine)} - {first_key[0]} | {"x"}
     s = schema.fact_sales_order_line.c
-    assert scalar(engine, select(func.count()).where(s.order_no == first_key[0], s.line_no == first_key[1])) == 0
+    duplicated = (s.order_no == first_key[0]) & (s.line_no == int(first_key[1]))
+    assert scalar(engine, select(func.count()).select_from(schema.fact_sales_order_line).where(duplicated)) == 0
 
 
 def test_ledger_is_append_only(engine: Engine, tmp_path: Path) -> None:
