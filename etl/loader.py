@@ -8,8 +8,9 @@ upsert (one ``INSERT … SELECT … JOIN dimensions … ON CONFLICT`` per file) 
 Guarantees:
 - one transaction per run: a failed run leaves the reporting tables exactly as they were;
 - idempotent: rows equal to what is stored are not touched, so a re-run changes nothing;
-- every run is recorded in ``etl_run`` with rows read = loaded + rejected, and every
-  rejected row in ``etl_reject`` with file, row number, column, value and reason;
+- every run is recorded in ``etl_run``; a succeeded run has rows read = loaded + rejected,
+  a failed one keeps its rows read and rejected with nothing loaded; every rejected row is
+  in ``etl_reject`` with file, row number, column, value and reason;
 - memory stays flat: files are read ``chunk_rows`` rows at a time;
 - incremental: ``incremental=True`` skips files whose content is unchanged since the last
   successful run of the same source, and rows whose ``updated_at`` is not newer than the
