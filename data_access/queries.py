@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Date, DateTime, Engine, bindparam, func, select, text
+from sqlalchemy import Connection, Date, DateTime, Engine, bindparam, func, select, text
 
 from data_access import schema
 
@@ -102,15 +102,20 @@ def _params(sql: str):
     return statement.bindparams(*binds)
 
 
-def last_data_date(engine: Engine) -> dt.date | None:
-    """The last day the data speaks of: latest order, shipment or ledger movement."""
+def last_data_date(connectable: Engine | Connection) -> dt.date | None:
+    """The last day the data speaks of: latest order, shipment or ledger movement.
+
+    Takes a connection too, so a load can ask inside its own transaction.
+    """
+    if isinstance(connectable, Engine):
+        with connectable.connect() as connection:
+            return last_data_date(connection)
     m, s, sh = schema.fact_inventory_movement, schema.fact_sales_order_line, schema.fact_shipment
-    with engine.connect() as connection:
-        values = [
-            connection.execute(select(func.max(m.c.ts))).scalar(),
-            connection.execute(select(func.max(s.c.order_date))).scalar(),
-            connection.execute(select(func.max(sh.c.ship_date))).scalar(),
-        ]
+    values = [
+        connectable.execute(select(func.max(m.c.ts))).scalar(),
+        connectable.execute(select(func.max(s.c.order_date))).scalar(),
+        connectable.execute(select(func.max(sh.c.ship_date))).scalar(),
+    ]
     dates = [pd.Timestamp(v).date() for v in values if v is not None]
     return max(dates) if dates else None
 

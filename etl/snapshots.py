@@ -25,6 +25,7 @@ import pandas as pd
 from sqlalchemy import Connection, delete, func, select
 
 from data_access import schema
+from data_access.queries import last_data_date
 from etl import bulk
 
 BATCH_ITEM_LOCATIONS = 2_000
@@ -72,18 +73,6 @@ def _events_sql(dialect: str, item_filter: str) -> str:
     """
 
 
-def data_end_date(connection: Connection) -> pd.Timestamp | None:
-    """The last day the data speaks of: latest ledger movement, order or shipment."""
-    m, s, sh = schema.fact_inventory_movement, schema.fact_sales_order_line, schema.fact_shipment
-    candidates = [
-        connection.execute(select(func.max(m.c.ts))).scalar(),
-        connection.execute(select(func.max(s.c.order_date))).scalar(),
-        connection.execute(select(func.max(sh.c.ship_date))).scalar(),
-    ]
-    dates = [pd.Timestamp(c).normalize() for c in candidates if c is not None]
-    return max(dates) if dates else None
-
-
 def build(events: pd.DataFrame, end: pd.Timestamp, unit_cost: pd.Series) -> pd.DataFrame:
     """Daily snapshots from aggregated events (product_id, location_id, d, measure, delta).
 
@@ -126,9 +115,10 @@ def refresh(connection: Connection, touched: pd.DataFrame | None = None) -> int:
 
     Returns the number of snapshot rows written.
     """
-    end = data_end_date(connection)
-    if end is None:
+    last_day = last_data_date(connection)
+    if last_day is None:
         return 0
+    end = pd.Timestamp(last_day)
     snap = schema.fact_inventory_snapshot
     previous_end = connection.execute(select(func.max(snap.c.snapshot_date))).scalar()
     everything = touched is None or previous_end is None or pd.Timestamp(previous_end) != end

@@ -6,11 +6,10 @@ import datetime as dt
 
 import pandas as pd
 import streamlit as st
-from sqlalchemy import Engine
 
 from analytics.report import headline
 from data_access.config import load_settings
-from data_access.engine import make_engine
+from data_access.engine import Engine, make_engine
 from data_access.queries import headline_inputs, last_data_date, monthly_trend
 
 TTL_SECONDS = 30
