@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-from sqlalchemy import Connection, Engine, Table, func, insert, select, text, update
+from sqlalchemy import Connection, Engine, func, insert, select, text, update
 
 from data_access import schema
 from data_access.config import load_settings
@@ -225,8 +225,7 @@ def _key_match(entity: Entity, left: str, right: str) -> str:
 class _Run:
     """State of one load run: counts, kept rejects, and the reject writer."""
 
-    def __init__(self, engine: Engine, run_id: int, progress: Progress | None, total_bytes: int) -> None:
-        self.engine = engine
+    def __init__(self, run_id: int, progress: Progress | None, total_bytes: int) -> None:
         self.run_id = run_id
         self.progress = progress
         self.total_bytes = max(total_bytes, 1)
@@ -488,7 +487,7 @@ def load_directory(
             f"{directory}: no interchange files found (expected one or more of: "
             f"{', '.join(e.file_name for e in ENTITIES)})"
         )
-    run = _Run(engine, _start_run(engine, source, kind), progress, sum(p.stat().st_size for _e, p in files))
+    run = _Run(_start_run(engine, source, kind), progress, sum(p.stat().st_size for _e, p in files))
     try:
         with engine.begin() as connection:
             marks = _watermarks(connection, source)
@@ -537,8 +536,3 @@ def load_directory(
         raise LoadError(message) from exc
     run.report(0, "done")
     return LoadResult(run.run_id, "succeeded", run.files, time.perf_counter() - started)
-
-
-def reporting_table(name: str) -> Table:
-    """A reporting table by name (for commands and tests)."""
-    return schema.metadata.tables[name]

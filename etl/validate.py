@@ -20,7 +20,6 @@ import os
 from dataclasses import dataclass
 from functools import lru_cache
 
-import numpy as np
 import pandas as pd
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
@@ -51,6 +50,11 @@ EARLIEST_DATE = pd.Timestamp("1980-01-01")
 TRUE_WORDS = {"true", "t", "yes", "y", "1"}
 
 REJECT_COLUMNS = ["row_number", "column_name", "value", "reason"]
+
+
+def empty_rejects() -> pd.DataFrame:
+    """A reject frame with no rows."""
+    return pd.DataFrame(columns=REJECT_COLUMNS)
 
 
 @dataclass
@@ -211,7 +215,7 @@ def _run(suite: gx.ExpectationSuite, frame: pd.DataFrame, raw: pd.DataFrame) -> 
     expectations that failed run again with ``COMPLETE`` results to name the rows.
     """
     if frame.empty:
-        return pd.DataFrame(columns=REJECT_COLUMNS)
+        return empty_rejects()
     batch = _batch_definition(suite.name).get_batch(batch_parameters={"dataframe": frame})
     quick = batch.validate(suite, result_format={"result_format": "BOOLEAN_ONLY"})
     for outcome in quick.results:
@@ -221,7 +225,7 @@ def _run(suite: gx.ExpectationSuite, frame: pd.DataFrame, raw: pd.DataFrame) -> 
             raise RuntimeError(f"validation of {column} could not run: {info.get('exception_message')}")
     failed = [outcome.expectation_config for outcome in quick.results if not outcome.success]
     if not failed:
-        return pd.DataFrame(columns=REJECT_COLUMNS)
+        return empty_rejects()
     detail = gx.ExpectationSuite(name=f"{suite.name}_detail")
     for config in failed:
         detail.add_expectation(config.to_domain_obj())
@@ -247,7 +251,7 @@ def _run(suite: gx.ExpectationSuite, frame: pd.DataFrame, raw: pd.DataFrame) -> 
             )
         )
     if not parts:
-        return pd.DataFrame(columns=REJECT_COLUMNS)
+        return empty_rejects()
     return pd.concat(parts, ignore_index=True)
 
 
@@ -283,7 +287,7 @@ def cast(entity: Entity, raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]
                         "reason": TYPE_HINT[f.type].replace("not a", "not a valid", 1),
                     })
                 )
-    rejects = pd.concat(failures, ignore_index=True) if failures else pd.DataFrame(columns=REJECT_COLUMNS)
+    rejects = pd.concat(failures, ignore_index=True) if failures else empty_rejects()
     return typed, rejects
 
 
@@ -319,12 +323,6 @@ def validate_chunk(
     rejects.append(typed_rejects)
     if not typed_rejects.empty:
         typed = typed.drop(index=typed_rejects["row_number"].unique())
-    all_rejects = pd.concat([r for r in rejects if not r.empty], ignore_index=True) if any(
-        not r.empty for r in rejects
-    ) else pd.DataFrame(columns=REJECT_COLUMNS)
+    found = [r for r in rejects if not r.empty]
+    all_rejects = pd.concat(found, ignore_index=True) if found else empty_rejects()
     return ChunkResult(good=typed, rejects=all_rejects)
-
-
-def empty_rejects() -> pd.DataFrame:
-    """A reject frame with no rows."""
-    return pd.DataFrame({c: pd.Series(dtype="object") for c in REJECT_COLUMNS}).astype({"row_number": np.int64})
