@@ -8,6 +8,8 @@ from __future__ import annotations
 import streamlit as st
 
 from data_access.config import load_settings
+from data_access.migrate import upgrade
+from etl.bootstrap import load_first_run_demo, needs_demo
 from pages import cache
 
 st.set_page_config(page_title="Inventory planning", page_icon="📦", layout="wide")
@@ -16,17 +18,13 @@ st.set_page_config(page_title="Inventory planning", page_icon="📦", layout="wi
 @st.cache_resource(show_spinner=False)
 def _prepared(url: str) -> bool:
     """Migrate, and on the embedded default fill an empty database with the demo company (once)."""
-    from etl.bootstrap import ensure_ready, is_empty
-
     settings = load_settings()
     engine = cache.engine()
-    from data_access.migrate import upgrade
-
     upgrade(engine)
-    if settings.is_embedded and is_empty(engine):
+    if needs_demo(engine, settings):
         with st.status(f"First run: loading the {settings.demo_scale} demo company…", expanded=True) as status:
             bar = st.progress(0.0)
-            ensure_ready(engine, settings, progress=lambda fraction, message: bar.progress(fraction, text=message))
+            load_first_run_demo(engine, settings, progress=lambda fraction, message: bar.progress(fraction, text=message))
             status.update(label="Demo company loaded", state="complete", expanded=False)
     return True
 

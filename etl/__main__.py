@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from data_access.config import load_settings
 from data_access.engine import make_engine
 from data_access.migrate import upgrade
 from etl import demo
+from etl.bootstrap import ensure_ready, load_demo
 from etl.loader import LoadError, LoadResult, load_directory
 
 DOCS_PATH = Path(__file__).resolve().parent.parent / "docs" / "interchange.md"
@@ -42,20 +42,6 @@ def _run_load(action, title: str) -> LoadResult:
         bar.close()
     print(result.summary())
     return result
-
-
-def load_demo(engine, scale: str, seed: int, end_date: dt.date, progress=None, out: Path | None = None) -> LoadResult:
-    """Generate the demo company and load it through the ordinary CSV path."""
-    if progress:
-        progress(0.0, f"simulating the {scale} demo company")
-    frames = demo.generate(scale, seed, end_date)
-    with tempfile.TemporaryDirectory(prefix="demo-") as tmp:
-        folder = out or Path(tmp)
-        if progress:
-            progress(0.0, "writing interchange files")
-        demo.write(frames, folder)
-        del frames
-        return load_directory(engine, folder, source=f"demo:{scale}:{seed}", kind="demo", progress=progress)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -110,8 +96,6 @@ def main(argv: list[str] | None = None) -> int:
             upgrade(engine)
             _run_load(lambda bar: load_northwind(engine, args.path, progress=bar), "northwind")
         elif args.command == "init":
-            from etl.bootstrap import ensure_ready
-
             started = time.perf_counter()
             loaded = ensure_ready(engine, settings, progress=_Bar("first run"))
             print(("loaded the demo company" if loaded else "database ready") + f" in {time.perf_counter() - started:.1f} s")

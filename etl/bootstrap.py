@@ -3,31 +3,56 @@
 from __future__ import annotations
 
 import datetime as dt
+import tempfile
+from pathlib import Path
 
 from sqlalchemy import Engine, func, select
 
 from data_access import schema
 from data_access.config import Settings
 from data_access.migrate import upgrade
+from etl import demo
+from etl.loader import LoadResult, Progress, load_directory
+
+
+def load_demo(
+    engine: Engine, scale: str, seed: int, end_date: dt.date, progress: Progress | None = None, out: Path | None = None
+) -> LoadResult:
+    """Generate the demo company and load it through the ordinary CSV path (``out`` keeps the files)."""
+    if progress:
+        progress(0.0, f"simulating the {scale} demo company")
+    frames = demo.generate(scale, seed, end_date)
+    with tempfile.TemporaryDirectory(prefix="demo-") as tmp:
+        folder = out or Path(tmp)
+        if progress:
+            progress(0.0, "writing interchange files")
+        demo.write(frames, folder)
+        del frames
+        return load_directory(engine, folder, source=f"demo:{scale}:{seed}", kind="demo", progress=progress)
 
 
 def is_empty(engine: Engine) -> bool:
-    """True when the reporting schema holds no order lines and no products."""
+    """True when the reporting schema holds no products."""
     with engine.connect() as connection:
         products = connection.execute(select(func.count()).select_from(schema.dim_product)).scalar_one()
     return products == 0
 
 
-def ensure_ready(engine: Engine, settings: Settings, progress=None) -> bool:
-    """Migrate; on the embedded default, load the demo company if the database is empty.
+def needs_demo(engine: Engine, settings: Settings) -> bool:
+    """True for an empty embedded database (call after migrating)."""
+    return settings.is_embedded and is_empty(engine)
 
-    The demo ends yesterday, so a new user sees a living business. Returns True when it loaded.
-    """
-    upgrade(engine)
-    if not settings.is_embedded or not is_empty(engine):
-        return False
-    from etl.__main__ import load_demo
 
+def load_first_run_demo(engine: Engine, settings: Settings, progress: Progress | None = None) -> LoadResult:
+    """The configured demo company, ending yesterday so a new user sees a living business."""
     yesterday = dt.date.today() - dt.timedelta(days=1)
-    load_demo(engine, settings.demo_scale, settings.demo_seed, yesterday, progress)
+    return load_demo(engine, settings.demo_scale, settings.demo_seed, yesterday, progress)
+
+
+def ensure_ready(engine: Engine, settings: Settings, progress: Progress | None = None) -> bool:
+    """Migrate; fill an empty embedded database with the demo company. True when it loaded."""
+    upgrade(engine)
+    if not needs_demo(engine, settings):
+        return False
+    load_first_run_demo(engine, settings, progress)
     return True
