@@ -67,9 +67,12 @@ SELECT COALESCE(SUM(sh.qty * l.unit_price * (1 - l.discount)), 0)
 _COGS = """
 SELECT COALESCE(SUM(-m.qty * m.unit_cost), 0) AS cogs,
        COUNT(*) AS issues,
-       SUM(CASE WHEN m.unit_cost IS NULL THEN 1 ELSE 0 END) AS issues_without_cost
+       SUM(CASE WHEN m.unit_cost IS NULL THEN 1 ELSE 0 END) AS issues_without_cost,
+       COALESCE(SUM(CASE WHEN m.ts >= :since THEN -m.qty * m.unit_cost ELSE 0 END), 0) AS period_cogs,
+       SUM(CASE WHEN m.ts >= :since THEN 1 ELSE 0 END) AS period_issues,
+       SUM(CASE WHEN m.ts >= :since AND m.unit_cost IS NULL THEN 1 ELSE 0 END) AS period_issues_without_cost
   FROM fact_inventory_movement m
- WHERE m.kind = 'shipment' AND m.ts >= :since AND m.ts < :until
+ WHERE m.kind = 'shipment' AND m.ts < :until
 """
 
 _ON_ORDER = """
@@ -131,8 +134,7 @@ def headline_inputs(engine: Engine, as_of: dt.date, period_days: int = 365) -> d
     with engine.connect() as connection:
         orders = connection.execute(_params(_ORDER_FIGURES), {"as_of": as_of}).mappings().one()
         revenue = connection.execute(_params(_REVENUE), {"as_of": as_of}).scalar_one()
-        all_cogs = connection.execute(_params(_COGS), {"since": dt.datetime(1900, 1, 1), "until": until}).mappings().one()
-        period_cogs = connection.execute(_params(_COGS), {"since": since, "until": until}).mappings().one()
+        cogs = connection.execute(_params(_COGS), {"since": since, "until": until}).mappings().one()
         on_order = connection.execute(_params(_ON_ORDER), {"as_of": as_of}).scalar_one()
         inventory = connection.execute(
             _params(_AVERAGE_INVENTORY_VALUE), {"as_of": as_of, "since_date": since_date}
@@ -143,7 +145,8 @@ def headline_inputs(engine: Engine, as_of: dt.date, period_days: int = 365) -> d
             )
         ).scalar_one()
         products = connection.execute(select(func.count()).select_from(schema.dim_product)).scalar_one()
-    first_day = _first_day(engine)
+        first_order = connection.execute(select(func.min(schema.fact_sales_order_line.c.order_date))).scalar()
+    first_day = pd.Timestamp(first_order).date() if first_order is not None else None
     history_days = (as_of - first_day).days + 1 if first_day else 0
     return {
         **{k: float(v or 0) for k, v in orders.items()},
@@ -151,21 +154,15 @@ def headline_inputs(engine: Engine, as_of: dt.date, period_days: int = 365) -> d
         "products": int(products),
         "on_hand_units": float(on_hand or 0),
         "on_order_units": float(on_order or 0),
-        "cogs": float(all_cogs["cogs"]) if all_cogs["issues"] and not all_cogs["issues_without_cost"] else None,
-        "period_cogs": float(period_cogs["cogs"])
-        if period_cogs["issues"] and not period_cogs["issues_without_cost"]
+        "cogs": float(cogs["cogs"]) if cogs["issues"] and not cogs["issues_without_cost"] else None,
+        "period_cogs": float(cogs["period_cogs"])
+        if cogs["period_issues"] and not cogs["period_issues_without_cost"]
         else None,
         "period_days": min(period_days, history_days),
         "average_inventory_value": float(inventory["value"])
         if inventory["value"] is not None and not inventory["without_cost"]
         else None,
     }
-
-
-def _first_day(engine: Engine) -> dt.date | None:
-    with engine.connect() as connection:
-        value = connection.execute(select(func.min(schema.fact_sales_order_line.c.order_date))).scalar()
-    return pd.Timestamp(value).date() if value is not None else None
 
 
 _MONTHLY = """
