@@ -114,6 +114,7 @@ def _ref(column: str, table: Table, key: str = "code", fk: str | None = None) ->
 CODE = Field("code", required=True, description="Natural key.")
 NAME = Field("name", required=True)
 QTY = {"type": "float", "minimum": 0.0}
+PRODUCT = Field("product", required=True, description="SKU.")
 
 ENTITIES: tuple[Entity, ...] = (
     Entity(
@@ -169,7 +170,7 @@ ENTITIES: tuple[Entity, ...] = (
         "product_substitutes",
         schema.product_substitute,
         (
-            Field("product", required=True, description="SKU."),
+            PRODUCT,
             Field("substitute", required=True, description="SKU offered in its place."),
             Field("rank", "int", required=True, minimum=1, description="1 = first choice."),
         ),
@@ -187,7 +188,7 @@ ENTITIES: tuple[Entity, ...] = (
             Field("order_no", required=True),
             Field("line_no", "int", required=True, minimum=1),
             Field("customer", required=True, description="Customer code."),
-            Field("product", required=True, description="SKU."),
+            PRODUCT,
             Field("location", required=True, description="Location code that ships the line."),
             Field("channel"),
             Field("order_date", "date", required=True, past=True),
@@ -249,7 +250,7 @@ ENTITIES: tuple[Entity, ...] = (
             Field("po_no", required=True),
             Field("line_no", "int", required=True, minimum=1),
             Field("supplier", required=True, description="Supplier code."),
-            Field("product", required=True, description="SKU."),
+            PRODUCT,
             Field("location", required=True, description="Receiving location code."),
             Field("order_date", "date", required=True, past=True),
             Field("expected_date", "date"),
@@ -274,7 +275,7 @@ ENTITIES: tuple[Entity, ...] = (
         schema.fact_production_order,
         (
             Field("mo_no", required=True),
-            Field("product", required=True, description="SKU."),
+            PRODUCT,
             Field("location", required=True, description="Plant code."),
             Field("start_date", "date", required=True),
             Field("due_date", "date", required=True),
@@ -295,7 +296,7 @@ ENTITIES: tuple[Entity, ...] = (
         (
             Field("movement_no", required=True),
             Field("ts", "datetime", required=True, past=True),
-            Field("product", required=True, description="SKU."),
+            PRODUCT,
             Field("location", required=True, description="Location code."),
             Field("qty", "float", required=True, description="Signed: positive into stock, negative out."),
             Field(
@@ -319,7 +320,7 @@ ENTITIES: tuple[Entity, ...] = (
         (
             Field("count_no", required=True),
             Field("count_date", "date", required=True, past=True),
-            Field("product", required=True, description="SKU."),
+            PRODUCT,
             Field("location", required=True, description="Location code."),
             Field("system_qty", "float", required=True),
             Field("counted_qty", "float", required=True, minimum=0),
