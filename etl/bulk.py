@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -17,9 +21,50 @@ from sqlalchemy import (
     Table,
     Text,
 )
+from sqlalchemy.schema import AddConstraint, DropConstraint
+
+#: A load at least this large, and at least a quarter of the table, builds indexes afterwards.
+BULK_MODE_MIN_ROWS = 100_000
 
 SQL_TYPES = {"text": Text, "int": BigInteger, "float": Float, "date": Date, "datetime": DateTime, "bool": Boolean}
 SQLITE_BATCH_ROWS = 50_000
+
+
+def wants_bulk_mode(incoming_rows: int, table_rows: int) -> bool:
+    """Whether a load of ``incoming_rows`` into a table of ``table_rows`` should defer its indexes."""
+    return incoming_rows >= BULK_MODE_MIN_ROWS and incoming_rows * 4 >= table_rows
+
+
+@contextmanager
+def deferred_indexes(connection: Connection, table: Table, enabled: bool = True) -> Iterator[None]:
+    """Drop ``table``'s secondary indexes (and, on PostgreSQL, its foreign keys) for a large load, then rebuild them.
+
+    One sort per index and one anti-join per foreign key are several times cheaper than a
+    B-tree insert and a trigger call per row (medium demo: sales lines 29 s → 7 s). Unique
+    constraints stay, since upserts resolve conflicts on them. Everything happens in the
+    caller's transaction, so a failed load restores the indexes with the rest; while it
+    runs, PostgreSQL readers of the table wait (a large load is rare, a small one never
+    takes this path).
+    """
+    if not enabled:
+        yield
+        return
+    indexes = sorted((i for i in table.indexes if not i.unique), key=lambda i: i.name)
+    foreign_keys = (
+        sorted({fk.constraint for fk in table.foreign_keys}, key=lambda c: c.name)
+        if connection.dialect.name == "postgresql" else []
+    )
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql("SET LOCAL maintenance_work_mem = '256MB'")
+    for constraint in foreign_keys:
+        connection.execute(DropConstraint(constraint))
+    for index in indexes:
+        index.drop(connection)
+    yield
+    for index in indexes:
+        index.create(connection)
+    for constraint in foreign_keys:
+        connection.execute(AddConstraint(constraint))
 
 
 def create_temp_table(connection: Connection, name: str, columns: dict[str, str]) -> Table:
@@ -53,23 +98,39 @@ def _as_text_dates(frame: pd.DataFrame, table: Table) -> pd.DataFrame:
     return out
 
 
+def _arrow_csv(frame: pd.DataFrame, table: Table) -> pa.BufferReader:
+    """``frame`` as CSV for ``COPY``, written by Arrow's C++ writer (5× pandas' ``to_csv``).
+
+    Missing values become unquoted empty fields (NULL to ``COPY``), strings are quoted, floats
+    use the shortest text that round-trips, dates are written as dates.
+    """
+    dates = {c.name for c in table.columns if isinstance(c.type, Date) and not isinstance(c.type, DateTime)}
+    arrays = {}
+    for name in frame.columns:
+        series = frame[name]
+        array = pa.Array.from_pandas(series)
+        if name in dates and series.dtype.kind == "M":
+            array = array.cast(pa.date32())
+        arrays[name] = array
+    sink = pa.BufferOutputStream()
+    pacsv.write_csv(pa.table(arrays), sink, pacsv.WriteOptions(include_header=False, quoting_style="needed"))
+    return pa.BufferReader(sink.getvalue())
+
+
 def write_frame(connection: Connection, table: Table, frame: pd.DataFrame) -> int:
     """Append ``frame`` (columns named as the table's) to ``table``; return rows written."""
     if frame.empty:
         return 0
     columns = list(frame.columns)
     quoted = ", ".join(f'"{c}"' for c in columns)
-    out = _as_text_dates(frame, table)
     if connection.dialect.name == "postgresql":
-        buffer = io.StringIO()
-        out.to_csv(buffer, index=False, header=False, na_rep="")  # default float repr round-trips, and is vectorised
-        buffer.seek(0)
         cursor = connection.connection.dbapi_connection.cursor()
         try:
-            cursor.copy_expert(f'COPY "{table.name}" ({quoted}) FROM STDIN WITH (FORMAT csv)', buffer)
+            cursor.copy_expert(f'COPY "{table.name}" ({quoted}) FROM STDIN WITH (FORMAT csv)', _arrow_csv(frame, table))
         finally:
             cursor.close()
         return len(frame)
+    out = _as_text_dates(frame, table)
     placeholders = ", ".join("?" for _ in columns)
     statement = f'INSERT INTO "{table.name}" ({quoted}) VALUES ({placeholders})'
     for start in range(0, len(out), SQLITE_BATCH_ROWS):
@@ -77,7 +138,31 @@ def write_frame(connection: Connection, table: Table, frame: pd.DataFrame) -> in
     return len(frame)
 
 
-def read_frame(connection: Connection, sql: str, columns: list[str]) -> pd.DataFrame:
-    """Rows of ``sql`` as a DataFrame (plain tuples: pandas probes Row objects slowly)."""
+def read_frame(connection: Connection, sql: str, columns: list[str], text_columns: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Rows of ``sql`` as a DataFrame (``text_columns`` kept as text, e.g. codes with leading zeros).
+
+    PostgreSQL sends them with ``COPY … TO STDOUT`` and Arrow parses the CSV (ten times faster
+    than fetching tuples); SQLite rows come as plain tuples (pandas probes Row objects slowly).
+    """
+    if connection.dialect.name == "postgresql":
+        buffer = io.BytesIO()
+        cursor = connection.connection.dbapi_connection.cursor()
+        try:
+            cursor.copy_expert(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)", buffer)
+        finally:
+            cursor.close()
+        if not buffer.tell():
+            return pd.DataFrame({name: pd.Series(dtype=object) for name in columns})
+        buffer.seek(0)
+        table = pacsv.read_csv(
+            buffer,
+            read_options=pacsv.ReadOptions(column_names=columns),
+            convert_options=pacsv.ConvertOptions(
+                column_types={name: pa.string() for name in text_columns},
+                strings_can_be_null=True,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+        return table.to_pandas()
     rows = connection.exec_driver_sql(sql).fetchall()
     return pd.DataFrame.from_records([tuple(row) for row in rows], columns=columns)

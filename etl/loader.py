@@ -376,7 +376,9 @@ def _load_file(
     _database_checks(connection, run, entity, stage.name, path.name, stats)
     touched = _touched_item_locations(connection, entity, stage.name) if entity.name in SNAPSHOT_INPUTS else None
     before = connection.execute(select(func.count()).select_from(entity.table)).scalar_one()
-    changed = connection.execute(text(upsert_sql(entity, stage.name, present, connection.dialect.name))).rowcount
+    bulk_mode = bulk.wants_bulk_mode(stats.rows_read - stats.rows_rejected, before)
+    with bulk.deferred_indexes(connection, entity.table, enabled=bulk_mode):
+        changed = connection.execute(text(upsert_sql(entity, stage.name, present, connection.dialect.name))).rowcount
     after = connection.execute(select(func.count()).select_from(entity.table)).scalar_one()
     stats.rows_loaded = stats.rows_read - stats.rows_rejected
     stats.inserted = after - before
@@ -389,7 +391,7 @@ def _reject_and_drop(
     connection: Connection, run: _Run, stage: str, file: str, stats: FileStats, query: str, column: str, reason: str
 ) -> None:
     """Reject the stage rows ``query`` selects (``_row``, value) and delete them from the stage."""
-    found = bulk.read_frame(connection, query, ["row_number", "value"])
+    found = bulk.read_frame(connection, query, ["row_number", "value"], text_columns=("value",))
     if found.empty:
         return
     found = found.drop_duplicates("row_number")

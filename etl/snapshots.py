@@ -131,13 +131,23 @@ def refresh(connection: Connection, touched: pd.DataFrame | None = None) -> int:
             "SELECT DISTINCT product_id, location_id FROM fact_production_order",
             ["product_id", "location_id"],
         )
-        connection.execute(delete(snap))
+        if connection.dialect.name == "postgresql":
+            connection.exec_driver_sql(f"TRUNCATE {snap.name}")
+        else:
+            connection.execute(delete(snap))
     else:
         pairs = touched
     if pairs.empty:
         return 0
     costs = pd.Series(dict(connection.execute(select(schema.dim_product.c.id, schema.dim_product.c.unit_cost)).all()))
     pairs = pairs.sort_values(["product_id", "location_id"]).reset_index(drop=True)
+    with bulk.deferred_indexes(connection, snap, enabled=everything):
+        return _write_batches(connection, pairs, end, costs, everything)
+
+
+def _write_batches(connection: Connection, pairs: pd.DataFrame, end: pd.Timestamp, costs: pd.Series, everything: bool) -> int:
+    """Build and write the snapshots of ``pairs``, a batch of item-locations at a time."""
+    snap = schema.fact_inventory_snapshot
     written = 0
     for start in range(0, len(pairs), BATCH_ITEM_LOCATIONS):
         batch = pairs.iloc[start : start + BATCH_ITEM_LOCATIONS]

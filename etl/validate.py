@@ -25,6 +25,7 @@ import pandas as pd
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
 import great_expectations as gx  # noqa: E402
+import great_expectations.execution_engine.pandas_execution_engine as gx_pandas_engine  # noqa: E402
 import great_expectations.expectations as gxe  # noqa: E402
 from great_expectations.data_context.types.base import ProgressBarsConfig  # noqa: E402
 
@@ -36,7 +37,8 @@ DATE_RE = r"^\d{4}-\d{2}-\d{2}$"
 DATETIME_RE = r"^\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?(?:Z|[+-]\d{2}:?\d{2})?$"
 BOOL_RE = r"^(?i:true|false|t|f|yes|no|y|n|1|0)$"
 #: Text that a spreadsheet would run as a formula (CSV injection).
-FORMULA_RE = r"^\s*[=+@\t\r]"
+#: (whitespace spelled out: pyarrow's regex engine runs it, Python's ``\s`` would not).
+FORMULA_RE = r"^[ \t\r\n\f\v]*[=+@\t\r]"
 GTIN_RE = r"^\d{8,14}$"
 TYPE_RE = {"int": INT_RE, "float": FLOAT_RE, "date": DATE_RE, "datetime": DATETIME_RE, "bool": BOOL_RE}
 TYPE_HINT = {
@@ -63,6 +65,12 @@ class ChunkResult:
 
     good: pd.DataFrame
     rejects: pd.DataFrame
+
+
+# GX fingerprints every pandas batch with ``hash_pandas_object`` when it is under this size;
+# the fingerprint is a batch marker nothing here reads, and hashing was a quarter of the
+# validation time. Zero turns it off.
+gx_pandas_engine.HASH_THRESHOLD = 0
 
 
 @lru_cache(maxsize=1)

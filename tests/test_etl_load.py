@@ -554,3 +554,47 @@ def test_interchange_docs_are_current() -> None:
     """docs/interchange.md is what ``python -m etl docs`` writes from the format definition today."""
     docs = ROOT / "docs" / "interchange.md"
     assert docs.read_text(encoding="utf-8") == markdown() + "\n", "run: python -m etl docs"
+
+
+def _index_and_key_names(engine: Engine) -> dict[str, tuple[set[str], int]]:
+    from sqlalchemy import inspect
+
+    inspector = inspect(engine)
+    return {
+        name: ({i["name"] for i in inspector.get_indexes(name)}, len(inspector.get_foreign_keys(name)))
+        for name in ("fact_sales_order_line", "fact_inventory_movement", "fact_inventory_snapshot")
+    }
+
+
+def test_bulk_mode_rebuilds_indexes_and_keys(engine: Engine, small_demo_dir: Path, monkeypatch, tmp_path: Path) -> None:
+    """A large load defers indexes and foreign keys; after success, and after a failed run, all are back."""
+    from etl import bulk
+
+    monkeypatch.setattr(bulk, "BULK_MODE_MIN_ROWS", 1)
+    expected = _index_and_key_names(engine)
+    assert all(names and fks for names, fks in expected.values())
+    deferred: list[str] = []
+    original = bulk.deferred_indexes
+
+    def spy(connection, table, enabled=True):
+        if enabled:
+            deferred.append(table.name)
+        return original(connection, table, enabled)
+
+    monkeypatch.setattr(bulk, "deferred_indexes", spy)
+    result = load_directory(engine, small_demo_dir, today=dt.date(2026, 11, 1))
+    assert result.status == "succeeded" and result.rows_rejected == 0
+    assert {"fact_sales_order_line", "fact_inventory_movement", "fact_inventory_snapshot"} <= set(deferred)
+    assert _index_and_key_names(engine) == expected
+
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    for path in small_demo_dir.glob("*.csv"):
+        (broken / path.name).write_bytes(path.read_bytes())
+    from etl.interchange import ENTITIES
+
+    last = next(e for e in reversed(ENTITIES) if (broken / e.file_name).exists())
+    (broken / last.file_name).write_text("nothing_known\n1\n")  # the last file fails, after the big facts loaded
+    with pytest.raises(LoadError):
+        load_directory(engine, broken, today=dt.date(2026, 11, 1))
+    assert _index_and_key_names(engine) == expected
