@@ -12,7 +12,8 @@ from sqlalchemy import Connection, Date, DateTime, Engine, bindparam, func, sele
 from data_access import schema
 
 #: Per order line, as of a date: quantity shipped by then, shipped by the requested date,
-#: cancelled by then, and the last ship date.
+#: cancelled by then, and the last ship date. The same state ``frames.order_lines`` returns
+#: line by line for ``analytics.kpis`` (a test keeps the two in step).
 _LINE_STATUS = """
 WITH line_ship AS (
     SELECT sh.order_line_id,
@@ -23,22 +24,51 @@ WITH line_ship AS (
       JOIN fact_sales_order_line l ON l.id = sh.order_line_id
      WHERE sh.ship_date <= :as_of
      GROUP BY sh.order_line_id
-), lines AS (
-    SELECT l.order_no, l.requested_date, l.qty_ordered, l.unit_price, l.discount,
+), raw_lines AS (
+    SELECT l.order_no, l.order_date, l.requested_date, l.qty_ordered, l.unit_price * (1 - l.discount) AS net_price,
+           p.unit_cost,
            COALESCE(s.shipped, 0) AS shipped,
            COALESCE(s.shipped_by_requested, 0) AS shipped_by_requested,
            CASE WHEN l.qty_cancelled > 0 AND COALESCE(l.cancelled_date, l.order_date) <= :as_of
                 THEN l.qty_cancelled ELSE 0 END AS cancelled,
+           COALESCE(l.cancelled_date, l.requested_date) AS cancelled_on,
            s.last_ship
       FROM fact_sales_order_line l
+      JOIN dim_product p ON p.id = l.product_id
       LEFT JOIN line_ship s ON s.order_line_id = l.id
      WHERE l.order_date <= :as_of
+), lines AS (
+    SELECT r.*,
+           CASE WHEN requested_date <= :as_of THEN 1 ELSE 0 END AS due,
+           CASE WHEN shipped_by_requested < qty_ordered - 1e-9 THEN 1 ELSE 0 END AS short,
+           CASE WHEN shipped_by_requested < qty_ordered THEN shipped_by_requested ELSE qty_ordered END AS filled_units,
+           CASE WHEN qty_ordered - shipped - cancelled > 1e-9 THEN 1 ELSE 0 END AS is_open,
+           CASE WHEN cancelled > 1e-9 AND shipped_by_requested < qty_ordered - 1e-9
+                     AND cancelled_on >= requested_date AND cancelled_on <= :as_of
+                THEN cancelled ELSE 0 END AS lost_units
+      FROM raw_lines r
 ), orders AS (
     SELECT order_no,
-           MAX(CASE WHEN qty_ordered - shipped - cancelled > 1e-9 THEN 1 ELSE 0 END) AS is_open,
+           MAX(is_open) AS is_open,
            MAX(CASE WHEN shipped > 0 THEN 1 ELSE 0 END) AS has_shipment,
-           MAX(CASE WHEN shipped > 0 AND last_ship > requested_date THEN 1 ELSE 0 END) AS is_late
+           MAX(CASE WHEN shipped > 0 AND last_ship > requested_date THEN 1 ELSE 0 END) AS is_late,
+           MAX(requested_date) AS last_requested,
+           MAX(short) AS any_short,
+           MIN(order_date) AS ordered,
+           MAX(last_ship) AS completed,
+           MIN(CASE WHEN shipped > 1e-9 OR is_open = 1
+                    THEN CASE WHEN shipped > 1e-9 AND is_open = 0 THEN 1 ELSE 0 END END) AS all_complete
       FROM lines GROUP BY order_no
+), backorders AS (
+    SELECT qty_ordered - filled_units AS units,
+           lost_units, net_price, unit_cost,
+           {days_backordered} AS days
+      FROM (
+        SELECT l.*,
+               CASE WHEN is_open = 1 THEN :as_of
+                    ELSE {ended} END AS ended
+          FROM lines l WHERE due = 1 AND short = 1
+      ) b
 )
 """
 
@@ -50,13 +80,68 @@ SELECT
     (SELECT COUNT(*) FROM orders WHERE is_open = 1) AS open_orders,
     (SELECT COUNT(*) FROM orders WHERE is_open = 0 AND has_shipment = 1) AS shipped_orders,
     (SELECT COUNT(*) FROM orders WHERE is_open = 0 AND has_shipment = 1 AND is_late = 0) AS on_time_orders,
-    (SELECT COUNT(*) FROM lines WHERE requested_date <= :as_of) AS due_lines,
-    (SELECT COUNT(*) FROM lines WHERE requested_date <= :as_of AND shipped_by_requested < qty_ordered - 1e-9)
-        AS backordered_lines,
-    (SELECT COALESCE(SUM(qty_ordered), 0) FROM lines WHERE requested_date <= :as_of) AS due_units,
-    (SELECT COALESCE(SUM(shipped_by_requested), 0) FROM lines WHERE requested_date <= :as_of)
-        AS units_shipped_by_requested
+    (SELECT COUNT(*) FROM orders WHERE last_requested <= :as_of) AS due_orders,
+    (SELECT COUNT(*) FROM orders WHERE last_requested <= :as_of AND any_short = 0) AS filled_orders,
+    (SELECT COUNT(*) FROM orders WHERE all_complete = 1) AS completed_orders,
+    (SELECT SUM({order_cycle}) FROM orders WHERE all_complete = 1) AS order_cycle_days,
+    (SELECT COUNT(*) FROM lines WHERE due = 1) AS due_lines,
+    (SELECT COUNT(*) FROM lines WHERE due = 1 AND short = 1) AS backordered_lines,
+    (SELECT COALESCE(SUM(qty_ordered), 0) FROM lines WHERE due = 1) AS due_units,
+    (SELECT COALESCE(SUM(filled_units), 0) FROM lines WHERE due = 1) AS units_shipped_by_requested,
+    (SELECT COALESCE(SUM(shipped * net_price), 0) FROM lines WHERE due = 1) AS due_lines_revenue,
+    (SELECT COALESCE(SUM(lost_units), 0) FROM lines) AS lost_sales_units,
+    (SELECT COALESCE(SUM(lost_units * net_price), 0) FROM lines) AS lost_sales_revenue,
+    (SELECT COALESCE(SUM(CASE WHEN lost_units > 0 THEN lost_units * (net_price - unit_cost) ELSE 0 END), 0)
+       FROM backorders) AS lost_margin,
+    (SELECT COALESCE(SUM(CASE WHEN units * days > 0 THEN units * days * unit_cost ELSE 0 END), 0)
+       FROM backorders) AS backlog_value_days,
+    (SELECT COUNT(*) FROM backorders WHERE unit_cost IS NULL) AS backorders_without_cost
 """
+
+_SUPPLY_FIGURES = """
+SELECT
+    (SELECT COUNT(*) FROM fact_purchase_order_line
+      WHERE status <> 'cancelled' AND received_date <= :as_of) AS received_po_lines,
+    (SELECT SUM({lead_time}) FROM fact_purchase_order_line
+      WHERE status <> 'cancelled' AND received_date <= :as_of) AS purchase_lead_days,
+    (SELECT COUNT(*) FROM fact_purchase_order_line
+      WHERE status <> 'cancelled' AND received_date <= :as_of AND expected_date IS NOT NULL) AS judged_po_lines,
+    (SELECT COUNT(*) FROM fact_purchase_order_line
+      WHERE status <> 'cancelled' AND received_date <= :as_of AND received_date <= expected_date) AS on_time_po_lines,
+    (SELECT COUNT(*) FROM fact_cycle_count WHERE count_date <= :as_of) AS cycle_counts,
+    (SELECT COUNT(*) FROM fact_cycle_count
+      WHERE count_date <= :as_of AND ABS(counted_qty - system_qty) <= 1e-9) AS accurate_counts,
+    (SELECT COALESCE(SUM(qty_planned), 0) FROM fact_production_order
+      WHERE status = 'finished' AND finished_date <= :as_of) AS planned_production,
+    (SELECT COALESCE(SUM(qty_produced), 0) FROM fact_production_order
+      WHERE status = 'finished' AND finished_date <= :as_of) AS produced,
+    (SELECT SUM(on_hand * unit_cost) FROM fact_inventory_snapshot WHERE snapshot_date = :as_of) AS inventory_value,
+    (SELECT COUNT(*) FROM fact_inventory_snapshot
+      WHERE snapshot_date = :as_of AND unit_cost IS NULL AND on_hand <> 0) AS snapshot_rows_without_cost
+"""
+
+
+def _days(later: str, earlier: str, dialect: str) -> str:
+    """Whole days from ``earlier`` to ``later`` (SQL dates) in the dialect's arithmetic."""
+    if dialect == "postgresql":
+        return f"(CAST({later} AS DATE) - CAST({earlier} AS DATE))"
+    return f"CAST(julianday({later}) - julianday({earlier}) AS INTEGER)"
+
+
+def _order_figures_sql(dialect: str) -> str:
+    ended = (
+        "CASE WHEN last_ship IS NULL AND cancelled <= 1e-9 THEN requested_date "
+        "WHEN last_ship IS NULL THEN cancelled_on WHEN cancelled <= 1e-9 THEN last_ship "
+        "WHEN last_ship > cancelled_on THEN last_ship ELSE cancelled_on END"
+    )
+    capped = "CASE WHEN ended > :as_of THEN :as_of ELSE ended END"
+    days = _days(capped, "requested_date", dialect)
+    return _ORDER_FIGURES.format(
+        ended=ended,
+        days_backordered=f"CASE WHEN {days} > 0 THEN {days} ELSE 0 END",
+        order_cycle=_days("completed", "ordered", dialect),
+    )
+
 
 _REVENUE = """
 SELECT COALESCE(SUM(sh.qty * l.unit_price * (1 - l.discount)), 0)
@@ -132,7 +217,11 @@ def headline_inputs(engine: Engine, as_of: dt.date, period_days: int = 365) -> d
     since_date = as_of - dt.timedelta(days=period_days)
     since = dt.datetime.combine(since_date + dt.timedelta(days=1), dt.time())
     with engine.connect() as connection:
-        orders = connection.execute(_params(_ORDER_FIGURES), {"as_of": as_of}).mappings().one()
+        dialect = engine.dialect.name
+        orders = connection.execute(_params(_order_figures_sql(dialect)), {"as_of": as_of}).mappings().one()
+        supply = connection.execute(
+            _params(_SUPPLY_FIGURES.format(lead_time=_days("received_date", "order_date", dialect))), {"as_of": as_of}
+        ).mappings().one()
         revenue = connection.execute(_params(_REVENUE), {"as_of": as_of}).scalar_one()
         cogs = connection.execute(_params(_COGS), {"since": since, "until": until}).mappings().one()
         on_order = connection.execute(_params(_ON_ORDER), {"as_of": as_of}).scalar_one()
@@ -150,6 +239,10 @@ def headline_inputs(engine: Engine, as_of: dt.date, period_days: int = 365) -> d
     history_days = (as_of - first_day).days + 1 if first_day else 0
     return {
         **{k: float(v or 0) for k, v in orders.items()},
+        **{k: float(v or 0) for k, v in supply.items() if k != "inventory_value"},
+        "inventory_value": float(supply["inventory_value"])
+        if supply["inventory_value"] is not None and not supply["snapshot_rows_without_cost"]
+        else None,
         "revenue": float(revenue or 0),
         "products": int(products),
         "on_hand_units": float(on_hand or 0),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -22,6 +21,8 @@ from sqlalchemy import (
     Text,
 )
 from sqlalchemy.schema import AddConstraint, DropConstraint
+
+from data_access.frames import read_frame  # noqa: F401  (the loader reads through it)
 
 #: A load at least this large, and at least a quarter of the table, builds indexes afterwards.
 BULK_MODE_MIN_ROWS = 100_000
@@ -136,33 +137,3 @@ def write_frame(connection: Connection, table: Table, frame: pd.DataFrame) -> in
     for start in range(0, len(out), SQLITE_BATCH_ROWS):
         connection.exec_driver_sql(statement, _python_values(out.iloc[start : start + SQLITE_BATCH_ROWS]))
     return len(frame)
-
-
-def read_frame(connection: Connection, sql: str, columns: list[str], text_columns: tuple[str, ...] = ()) -> pd.DataFrame:
-    """Rows of ``sql`` as a DataFrame (``text_columns`` kept as text, e.g. codes with leading zeros).
-
-    PostgreSQL sends them with ``COPY … TO STDOUT`` and Arrow parses the CSV (ten times faster
-    than fetching tuples); SQLite rows come as plain tuples (pandas probes Row objects slowly).
-    """
-    if connection.dialect.name == "postgresql":
-        buffer = io.BytesIO()
-        cursor = connection.connection.dbapi_connection.cursor()
-        try:
-            cursor.copy_expert(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)", buffer)
-        finally:
-            cursor.close()
-        if not buffer.tell():
-            return pd.DataFrame({name: pd.Series(dtype=object) for name in columns})
-        buffer.seek(0)
-        table = pacsv.read_csv(
-            buffer,
-            read_options=pacsv.ReadOptions(column_names=columns),
-            convert_options=pacsv.ConvertOptions(
-                column_types={name: pa.string() for name in text_columns},
-                strings_can_be_null=True,
-                quoted_strings_can_be_null=False,
-            ),
-        )
-        return table.to_pandas()
-    rows = connection.exec_driver_sql(sql).fetchall()
-    return pd.DataFrame.from_records([tuple(row) for row in rows], columns=columns)

@@ -71,7 +71,20 @@ def test_northwind_report_matches_plain_sql(engine, source) -> None:
     assert figures["backorder_rate"] == pytest.approx(
         _scalar(source, f"SELECT AVG(CASE WHEN {on_time} THEN 0 ELSE 1 END) {due}")
     )
+    assert figures["line_fill_rate"] == pytest.approx(1 - figures["backorder_rate"])
+    assert figures["order_fill_rate"] == pytest.approx(_scalar(
+        source,
+        "SELECT AVG(shipped_date IS NOT NULL AND shipped_date <= required_date) FROM orders "
+        "WHERE required_date <= (SELECT MAX(order_date) FROM orders)",
+    ))
+    assert figures["order_cycle_days"] == pytest.approx(_scalar(
+        source, "SELECT AVG(julianday(shipped_date) - julianday(order_date)) FROM orders WHERE shipped_date IS NOT NULL"
+    ))
+    assert figures["lost_sales_units"] == 0  # Northwind records no cancellations
     # Northwind records no costs: figures that need them are null, never invented.
+    assert figures["inventory_value"] is None
+    assert figures["backorder_cost"] is None and figures["backorder_cost_to_sales"] is None
+    assert figures["purchase_lead_time_days"] is None and figures["inventory_accuracy"] is None
     assert figures["gross_margin"] is None
     assert figures["inventory_turnover"] is None
     assert figures["days_on_hand"] is None

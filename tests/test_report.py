@@ -88,6 +88,21 @@ def test_headline_on_a_hand_computed_company(engine, tiny_company: Path) -> None
     # Daily on-hand 01-01..01-06: 20, 10, 7, 7, 7, 5 → value at cost 6: 120, 60, 42, 42, 42, 30 → mean 56.
     assert figures["inventory_turnover"] == pytest.approx(90 / 56 * 365 / 6)
     assert figures["days_on_hand"] == pytest.approx(56 / (90 / 6))
+    # Issue-3 figures. Due lines: SO1 (filled), SO2 (3 of 5 by 01-04: short); SO3 due 01-10, not yet.
+    assert figures["line_fill_rate"] == pytest.approx(1 / 2)
+    assert figures["order_fill_rate"] == pytest.approx(1 / 2)  # orders fully due: SO1 filled, SO2 not
+    assert figures["inventory_value"] == pytest.approx(30)  # 5 on hand × 6 on 01-06
+    assert figures["lost_sales_units"] == 0 and figures["lost_sales_revenue"] == 0  # nothing cancelled
+    # SO2's backorder: 2 units short from 01-04 until the last shipment on 01-06 → 2 days;
+    # carrying = 2 units × 2 days × cost 6 × 25 % / 365; no lost margin.
+    assert figures["backorder_cost"] == pytest.approx(round(2 * 2 * 6 * 0.25 / 365, 2))
+    # over the revenue of the due lines: SO1 90 + SO2 50 = 140
+    assert figures["backorder_cost_to_sales"] == pytest.approx(2 * 2 * 6 * 0.25 / 365 / 140)
+    # orders shipped complete: SO1 01-01 → 01-02 (1 day), SO2 01-02 → 01-06 (4 days): mean 2.5
+    assert figures["order_cycle_days"] == pytest.approx(2.5)
+    # PO1 not received, no counts, no production: nothing to support these figures
+    assert figures["purchase_lead_time_days"] is None and figures["supplier_on_time_rate"] is None
+    assert figures["inventory_accuracy"] is None and figures["production_efficiency"] is None
     earlier = headline(headline_inputs(engine, dt.date(2024, 1, 3)))
     assert earlier["orders"] == 2 and earlier["revenue"] == pytest.approx(120)  # 90 + 3×10 shipped by 01-03
     assert earlier["open_orders"] == 1  # SO2 has 2 units open on 01-03
