@@ -1,4 +1,4 @@
-"""Command line of the analytics: ``python -m analytics report``."""
+"""Command line of the analytics: ``python -m analytics report`` and ``python -m analytics valuation``."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import datetime as dt
 import json
 import sys
+from pathlib import Path
 
 from analytics.report import as_table, headline
 
@@ -17,6 +18,13 @@ def main(argv: list[str] | None = None) -> int:
     report.add_argument("--database-url", help="SQLAlchemy URL (default: DATABASE_URL, config.toml, embedded SQLite)")
     report.add_argument("--as-of", type=dt.date.fromisoformat, help="last day counted (default: last date in the data)")
     report.add_argument("--format", choices=("json", "table"), default="json")
+    valuation = commands.add_parser("valuation", help="inventory valuation and COGS per period, from the ledger")
+    valuation.add_argument("--database-url", help="SQLAlchemy URL (default: DATABASE_URL, config.toml, embedded SQLite)")
+    valuation.add_argument("--as-of", type=dt.date.fromisoformat, help="value the stock at the end of this day")
+    valuation.add_argument("--method", choices=("fifo", "average", "standard"), default="fifo")
+    valuation.add_argument("--freq", choices=("M", "Q", "Y"), help="COGS and closing value per period instead")
+    valuation.add_argument("--by-location", action="store_true", help="value each location apart")
+    valuation.add_argument("--out", type=Path, help="write .csv or .xlsx instead of printing")
     args = parser.parse_args(argv)
 
     # The database is reached through the data layer; analytics itself stays pure.
@@ -28,11 +36,41 @@ def main(argv: list[str] | None = None) -> int:
     if as_of is None:
         print("error: the database holds no orders, shipments or movements yet (run: python -m etl demo)", file=sys.stderr)
         return 1
+    if args.command == "valuation":
+        return _valuation(engine, as_of, args)
     figures = headline(headline_inputs(engine, as_of))
     if args.format == "json":
         print(json.dumps({"as_of": as_of.isoformat(), **figures}, indent=2))
     else:
         print(as_table(figures, as_of.isoformat()))
+    return 0
+
+
+def _valuation(engine, as_of: dt.date, args: argparse.Namespace) -> int:
+    """Print or write the valuation table finance exports."""
+    from analytics.valuation import cogs_by_period, valuation_as_of
+    from data_access.frames import ledger, standard_costs
+
+    movements = ledger(engine, as_of)
+    names = movements.drop_duplicates("product_id").set_index("product_id")[["sku", "category"]]
+    columns = ["product_id", "ts", "qty", "unit_cost", *(["location_id"] if args.by_location else [])]
+    standard = standard_costs(engine) if args.method == "standard" else None
+    if args.freq:
+        table = cogs_by_period(movements[columns], args.freq, args.method, standard)
+        table["period"] = table["period"].astype(str)
+    else:
+        table = valuation_as_of(movements[columns], as_of, args.method, standard).reset_index()
+    table = names.reset_index().merge(table, on="product_id", how="right")
+    if args.out:
+        if args.out.suffix.lower() == ".xlsx":
+            table.to_excel(args.out, index=False, sheet_name=f"{args.method} {as_of}")
+        else:
+            table.to_csv(args.out, index=False)
+        print(f"wrote {len(table):,} rows to {args.out}")
+    else:
+        print(table.to_string(index=False, float_format=lambda v: f"{v:,.2f}"))
+    totals = table[["cogs", "ending_value"]].sum() if not args.freq else table[["cogs"]].sum()
+    print(f"{args.method} as of {as_of}: " + ", ".join(f"{k} {v:,.2f}" for k, v in totals.items()), file=sys.stderr)
     return 0
 
 

@@ -30,10 +30,11 @@ from etl.interchange import ENTITIES  # noqa: E402
 from etl.loader import load_directory  # noqa: E402
 
 
-def _database(admin_url: str) -> tuple[str, callable]:
-    name = f"bench_{uuid.uuid4().hex[:8]}"
+def _database(admin_url: str, name: str | None = None) -> tuple[str, callable]:
+    name = name or f"bench_{uuid.uuid4().hex[:8]}"
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         connection.execute(text(f'CREATE DATABASE "{name}"'))
 
     def drop() -> None:
@@ -67,6 +68,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--scale", default="large", choices=sorted(demo.SCALES))
     parser.add_argument("--postgres", default="postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--keep", metavar="NAME", help="keep the loaded database under this name (for report timings)")
     args = parser.parse_args()
     folder = ROOT / "var" / f"bench-{args.scale}"
     if not (folder / "sales_order_lines.csv").exists():
@@ -80,7 +82,7 @@ def main() -> None:
         copied, copy_seconds = raw_copy(url, folder)
     finally:
         drop()
-    url, drop = _database(args.postgres)
+    url, drop = _database(args.postgres, args.keep)
     try:
         engine = make_engine(url)
         upgrade(engine)
@@ -89,7 +91,8 @@ def main() -> None:
         load_seconds = time.perf_counter() - started
         engine.dispose()
     finally:
-        drop()
+        if not args.keep:
+            drop()
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"files: {size:,.0f} MB, {copied:,} rows")
     print(f"raw COPY:  {copy_seconds:8.1f} s  {copied / copy_seconds:>12,.0f} rows/s")

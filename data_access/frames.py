@@ -193,3 +193,10 @@ def ledger(engine: Engine, as_of: dt.date, product_ids: list[int] | None = None)
             connection, sql, columns, text_columns=("sku", "category", "kind"), date_columns=("ts",),
             params={"until": until},
         )
+
+
+def standard_costs(engine: Engine) -> pd.Series:
+    """The current standard unit cost of every product (dim_product.unit_cost), indexed by product id."""
+    with engine.connect() as connection:
+        frame = read_frame(connection, "SELECT id, unit_cost FROM dim_product", ["product_id", "unit_cost"])
+    return frame.set_index("product_id")["unit_cost"]

@@ -53,3 +53,41 @@ def test_report_equals_kpi_functions(engine, small_demo_dir: Path) -> None:
         assert figures["production_efficiency"] == pytest.approx(
             kpis.production_efficiency(production).iloc[0]["production_efficiency"]
         )
+
+
+def test_ledger_valuation_agrees_with_report(engine, small_demo_dir: Path, tmp_path: Path) -> None:
+    """FIFO, average and standard valuation of the loaded ledger: quantities equal on hand, the books balance,
+    and standard-cost value equals the snapshot value the report shows; the CLI writes the finance table."""
+    import subprocess
+    import sys
+
+    import pandas as pd
+
+    from analytics.valuation import cogs_by_period, valuation_as_of
+
+    load_directory(engine, small_demo_dir, today=dt.date(2026, 11, 1))
+    as_of = last_data_date(engine)
+    figures = headline(headline_inputs(engine, as_of))
+    movements = frames.ledger(engine, as_of)[["product_id", "location_id", "ts", "qty", "unit_cost"]]
+    standard = frames.standard_costs(engine)
+    for method in ("fifo", "average", "standard"):
+        table = valuation_as_of(movements, as_of, method, standard if method == "standard" else None)
+        assert table["ending_qty"].sum() == pytest.approx(figures["on_hand_units"])
+        extra = table["ppv"] if method == "standard" else 0
+        assert (table["received_value"] - table["cogs"] - table["ending_value"] - extra).abs().max() < 1e-6
+        periods = cogs_by_period(movements, "M", method, standard if method == "standard" else None)
+        assert periods["cogs"].sum() == pytest.approx(table["cogs"].sum())
+    standard_value = valuation_as_of(movements, as_of, "standard", standard)["ending_value"].sum()
+    assert standard_value == pytest.approx(figures["inventory_value"])
+
+    if engine.dialect.name == "sqlite":
+        out = tmp_path / "valuation.csv"
+        root = Path(__file__).resolve().parents[1]
+        subprocess.run(
+            [sys.executable, "-m", "analytics", "valuation", "--database-url", str(engine.url), "--method", "average",
+             "--out", str(out)],
+            check=True, cwd=root, env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"}, capture_output=True,
+        )
+        written = pd.read_csv(out)
+        assert {"sku", "category", "ending_qty", "ending_value", "cogs"} <= set(written.columns)
+        assert written["ending_qty"].sum() == pytest.approx(figures["on_hand_units"])
