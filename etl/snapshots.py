@@ -37,18 +37,9 @@ def _later(a: str, b: str) -> str:
 
 
 def _events_sql(dialect: str, item_filter: str) -> str:
-    """Snapshot events of the item-locations ``item_filter`` selects.
-
-    PostgreSQL sums them per day in the query (less to send); SQLite sends them as they are,
-    since its GROUP BY over the union sorts on disk and took twice as long as fetching the
-    rows, and ``build`` adds repeated (item-location, day) deltas up anyway.
-    """
-    day = "CAST(m.ts AS DATE)" if dialect == "postgresql" else "SUBSTR(m.ts, 1, 10)"
-    grouped = dialect == "postgresql"
-    delta = "SUM(delta) AS delta" if grouped else "delta"
-    group_by = "GROUP BY product_id, location_id, d, measure" if grouped else ""
+    day = "CAST(m.ts AS DATE)" if dialect == "postgresql" else "DATE(m.ts)"
     return f"""
-    SELECT product_id, location_id, d, measure, {delta} FROM (
+    SELECT product_id, location_id, d, measure, SUM(delta) AS delta FROM (
         SELECT m.product_id, m.location_id, {day} AS d, 'on_hand' AS measure, m.qty AS delta
           FROM fact_inventory_movement m
         UNION ALL
@@ -78,7 +69,7 @@ def _events_sql(dialect: str, item_filter: str) -> str:
           FROM fact_sales_order_line WHERE qty_cancelled > 0
     ) e
     WHERE {item_filter}
-    {group_by}
+    GROUP BY product_id, location_id, d, measure
     """
 
 
