@@ -20,15 +20,18 @@ Guarantees:
 from __future__ import annotations
 
 import codecs
+import contextlib
 import datetime as dt
 import hashlib
+import queue
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-from sqlalchemy import Connection, Engine, func, insert, select, text, update
+from sqlalchemy import Connection, Engine, Table, func, insert, select, text, update
 
 from data_access import schema
 from data_access.config import load_settings
@@ -302,89 +305,151 @@ def _save_watermark(connection: Connection, source: str, entity: str, sha: str, 
         connection.execute(insert(table).values(source=source, entity=entity, **values))
 
 
-def _load_file(
-    connection: Connection,
-    run: _Run,
-    entity: Entity,
-    path: Path,
-    *,
-    chunk_rows: int,
-    watermark: str | None,
-    today: dt.date,
-) -> tuple[FileStats, str | None, pd.DataFrame | None]:
-    """Stage, check and upsert one file; return its stats, new watermark and touched item-locations."""
-    stats = FileStats(entity.name, path.name)
-    encoding = detect_encoding(path)
-    if encoding == "cp1252":
-        stats.warnings.append("not valid UTF-8: decoded as Windows-1252 (Latin-1)")
-    header = read_header(path, encoding)
-    duplicated = sorted({c for c in header if header.count(c) > 1})
-    if duplicated:
-        raise LoadError(f"{path.name}: column(s) named twice in the header: {', '.join(duplicated)}")
-    missing = [c for c in entity.required if c not in header]
-    if missing:
-        raise LoadError(
-            f"{path.name}: missing required column(s): {', '.join(missing)} "
-            f"(expected columns: {', '.join(entity.columns)}; see docs/interchange.md)"
-        )
-    known = [*entity.columns, UPDATED_AT.name]
-    extra = [c for c in header if c not in known]
-    if extra:
-        stats.warnings.append(f"ignored unknown column(s): {', '.join(extra)}")
-    present = [c for c in known if c in header]
-    kinds = {c: (UPDATED_AT if c == UPDATED_AT.name else entity.field(c)).type for c in present}
-    stage = bulk.create_temp_table(connection, f"stage_{entity.name}", {**kinds, "_row": "int"})
-    keys = _known_keys(connection, entity)
-    new_mark = watermark
-    usecols = [i for i, c in enumerate(header) if c in present]
-    file_bytes = path.stat().st_size
-    with path.open("rb") as handle:
-        try:
-            reader = pd.read_csv(
-                handle, dtype="str", keep_default_na=False, na_values=[""], chunksize=chunk_rows, encoding=encoding,
-                usecols=usecols, header=0, names=header,
+@dataclass
+class _Chunk:
+    """One validated chunk: typed good rows, rejects, and how far into the file it reaches."""
+
+    rows: int
+    good: pd.DataFrame
+    rejects: pd.DataFrame
+    skipped: int
+    position: int
+
+
+_DONE = object()
+
+
+class _Validation:
+    """Reads and validates one file's chunks in a background thread, a few chunks ahead.
+
+    Great-expectations and pandas hold the GIL; the database driver releases it while
+    PostgreSQL or SQLite work. So while the loader stages one chunk, or checks and upserts
+    a whole file, the next chunks (or the next file) are being validated on the other core.
+    The queue is bounded, so memory stays flat.
+    """
+
+    def __init__(self, entity: Entity, path: Path, keys: dict[str, frozenset[str]], *, chunk_rows: int,
+                 watermark: str | None, today: dt.date) -> None:
+        self.entity, self.path, self.keys = entity, path, keys
+        self.chunk_rows, self.watermark, self.today = chunk_rows, watermark, today
+        self.stats = FileStats(entity.name, path.name)
+        self.encoding = detect_encoding(path)
+        if self.encoding == "cp1252":
+            self.stats.warnings.append("not valid UTF-8: decoded as Windows-1252 (Latin-1)")
+        self.header = read_header(path, self.encoding)
+        duplicated = sorted({c for c in self.header if self.header.count(c) > 1})
+        if duplicated:
+            raise LoadError(f"{path.name}: column(s) named twice in the header: {', '.join(duplicated)}")
+        missing = [c for c in entity.required if c not in self.header]
+        if missing:
+            raise LoadError(
+                f"{path.name}: missing required column(s): {', '.join(missing)} "
+                f"(expected columns: {', '.join(entity.columns)}; see docs/interchange.md)"
             )
-            first_row = 2
-            for raw in reader:
-                raw.index = pd.RangeIndex(first_row, first_row + len(raw))
-                first_row += len(raw)
-                raw = raw.apply(lambda column: column.str.strip())
-                raw = raw.where(raw != "")
-                result = validate_chunk(entity, raw, keys, today=today)
-                good = result.good
-                if watermark is not None and UPDATED_AT.name in good.columns:
-                    fresh = good[UPDATED_AT.name].isna() | (good[UPDATED_AT.name] > pd.Timestamp(watermark))
-                    stale_rows = good.index[~fresh]
-                    good = good[fresh]
-                    rejected_rows = set(result.rejects["row_number"])
-                    skipped = len(stale_rows.difference(list(rejected_rows)))
-                else:
-                    skipped = 0
-                stats.rows_read += len(raw) - skipped
-                stats.rows_rejected += result.rejects["row_number"].nunique()
-                run.reject(connection, path.name, result.rejects)
-                if UPDATED_AT.name in good.columns and good[UPDATED_AT.name].notna().any():
-                    top = good[UPDATED_AT.name].max().strftime("%Y-%m-%d %H:%M:%S")
-                    new_mark = max(new_mark or top, top)
-                bulk.write_frame(connection, stage, good.assign(_row=good.index.to_numpy()))
-                run.report(min(handle.tell(), file_bytes), f"{path.name}: {first_row - 2:,} rows")
-        except pd.errors.ParserError as exc:
-            raise LoadError(f"{path.name}: the file is not well-formed CSV: {exc}") from exc
-        except pd.errors.EmptyDataError as exc:
-            raise LoadError(f"{path.name}: the file is empty (no header row)") from exc
+        known = [*entity.columns, UPDATED_AT.name]
+        extra = [c for c in self.header if c not in known]
+        if extra:
+            self.stats.warnings.append(f"ignored unknown column(s): {', '.join(extra)}")
+        self.present = [c for c in known if c in self.header]
+        self.queue: queue.Queue = queue.Queue(maxsize=2)
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._produce, name=f"validate-{entity.name}", daemon=True)
+        self.thread.start()
+
+    def _produce(self) -> None:
+        try:
+            for chunk in self._chunks():
+                if self.stopped.is_set():
+                    return
+                self.queue.put(chunk)
+            self.queue.put(_DONE)
+        except BaseException as exc:  # handed to the consuming thread, which raises it
+            self.queue.put(exc)
+
+    def _chunks(self) -> Iterator[_Chunk]:
+        path, entity, watermark = self.path, self.entity, self.watermark
+        usecols = [i for i, c in enumerate(self.header) if c in self.present]
+        with path.open("rb") as handle:
+            try:
+                reader = pd.read_csv(
+                    handle, dtype="str", keep_default_na=False, na_values=[""], chunksize=self.chunk_rows,
+                    encoding=self.encoding, usecols=usecols, header=0, names=self.header,
+                )
+                first_row = 2
+                for raw in reader:
+                    raw.index = pd.RangeIndex(first_row, first_row + len(raw))
+                    first_row += len(raw)
+                    raw = raw.apply(lambda column: column.str.strip())
+                    raw = raw.where(raw != "")
+                    result = validate_chunk(entity, raw, self.keys, today=self.today)
+                    good, skipped = result.good, 0
+                    if watermark is not None and UPDATED_AT.name in good.columns:
+                        fresh = good[UPDATED_AT.name].isna() | (good[UPDATED_AT.name] > pd.Timestamp(watermark))
+                        stale_rows = good.index[~fresh]
+                        good = good[fresh]
+                        skipped = len(stale_rows.difference(list(set(result.rejects["row_number"]))))
+                    yield _Chunk(len(raw), good, result.rejects, skipped, handle.tell())
+            except pd.errors.ParserError as exc:
+                raise LoadError(f"{path.name}: the file is not well-formed CSV: {exc}") from exc
+            except pd.errors.EmptyDataError as exc:
+                raise LoadError(f"{path.name}: the file is empty (no header row)") from exc
+
+    def __iter__(self) -> Iterator[_Chunk]:
+        while True:
+            item = self.queue.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def stop(self) -> None:
+        """Stop early (the run failed): let the thread finish its chunk and end."""
+        self.stopped.set()
+        while self.thread.is_alive():
+            with contextlib.suppress(queue.Empty):
+                self.queue.get(timeout=0.1)
+
+
+def _stage_file(connection: Connection, run: _Run, validation: _Validation) -> tuple[Table, str | None]:
+    """Write the file's validated chunks into a staging table as they come; return it and the new watermark."""
+    entity, path, stats = validation.entity, validation.path, validation.stats
+    kinds = {c: (UPDATED_AT if c == UPDATED_AT.name else entity.field(c)).type for c in validation.present}
+    stage = bulk.create_temp_table(connection, f"stage_{entity.name}", {**kinds, "_row": "int"})
+    new_mark = validation.watermark
+    file_bytes = path.stat().st_size
+    for chunk in validation:
+        stats.rows_read += chunk.rows - chunk.skipped
+        stats.rows_rejected += chunk.rejects["row_number"].nunique()
+        run.reject(connection, path.name, chunk.rejects)
+        good = chunk.good
+        if UPDATED_AT.name in good.columns and good[UPDATED_AT.name].notna().any():
+            top = good[UPDATED_AT.name].max().strftime("%Y-%m-%d %H:%M:%S")
+            new_mark = max(new_mark or top, top)
+        bulk.write_frame(connection, stage, good.assign(_row=good.index.to_numpy()))
+        run.report(min(chunk.position, file_bytes), f"{path.name}: {stats.rows_read + chunk.skipped:,} rows")
     run.done_bytes += file_bytes
-    _database_checks(connection, run, entity, stage.name, path.name, stats)
+    return stage, new_mark
+
+
+def _apply_file(
+    connection: Connection, run: _Run, validation: _Validation, stage: Table
+) -> tuple[FileStats, pd.DataFrame | None]:
+    """Database checks and the upsert of a staged file; return its stats and touched item-locations."""
+    entity, stats = validation.entity, validation.stats
+    _database_checks(connection, run, entity, stage.name, validation.path.name, stats)
     touched = _touched_item_locations(connection, entity, stage.name) if entity.name in SNAPSHOT_INPUTS else None
     before = connection.execute(select(func.count()).select_from(entity.table)).scalar_one()
     bulk_mode = bulk.wants_bulk_mode(stats.rows_read - stats.rows_rejected, before)
     with bulk.deferred_indexes(connection, entity.table, enabled=bulk_mode):
-        changed = connection.execute(text(upsert_sql(entity, stage.name, present, connection.dialect.name))).rowcount
+        sql = upsert_sql(entity, stage.name, validation.present, connection.dialect.name)
+        changed = connection.execute(text(sql)).rowcount
     after = connection.execute(select(func.count()).select_from(entity.table)).scalar_one()
     stats.rows_loaded = stats.rows_read - stats.rows_rejected
     stats.inserted = after - before
     stats.updated = max(changed - stats.inserted, 0) if not entity.append_only else 0
     connection.execute(text(f'DROP TABLE "{stage.name}"'))
-    return stats, new_mark, touched if (stats.inserted or stats.updated) else None
+    return stats, touched if (stats.inserted or stats.updated) else None
 
 
 def _reject_and_drop(
@@ -450,6 +515,11 @@ def _touched_item_locations(connection: Connection, entity: Entity, stage: str) 
     return bulk.read_frame(connection, sql, ["product_id", "location_id"])
 
 
+def _depends_on(entity: Entity, loaded: Entity) -> bool:
+    """Whether validating ``entity`` needs the keys ``loaded`` is about to store (a reference checked in GX)."""
+    return any(ref.check == "gx" and ref.table is loaded.table for ref in entity.references)
+
+
 def interchange_files(directory: Path) -> tuple[list[tuple[Entity, Path]], list[str]]:
     """Interchange files present in ``directory`` in load order, and unknown CSV names."""
     found = [(entity, directory / entity.file_name) for entity in ENTITIES if (directory / entity.file_name).is_file()]
@@ -495,21 +565,44 @@ def load_directory(
             marks = _watermarks(connection, source)
             touched: list[pd.DataFrame] = []
             new_marks: list[tuple[str, str, str | None]] = []
+            todo: list[tuple[Entity, Path, str, bool]] = []
             for entity, path in files:
                 sha = file_sha256(path)
-                old_sha, old_mark = marks.get(entity.name, (None, None))
-                if incremental and sha == old_sha:
-                    run.files.append(FileStats(entity.name, path.name, skipped=True))
-                    run.done_bytes += path.stat().st_size
-                    continue
-                stats, mark, item_locations = _load_file(
-                    connection, run, entity, path, chunk_rows=chunk_rows,
+                todo.append((entity, path, sha, incremental and sha == marks.get(entity.name, (None, None))[0]))
+            to_load = [index for index, item in enumerate(todo) if not item[3]]
+
+            def start(index: int | None) -> _Validation | None:
+                if index is None:
+                    return None
+                entity, path, _sha, _skip = todo[index]
+                old_mark = marks.get(entity.name, (None, None))[1]
+                return _Validation(
+                    entity, path, _known_keys(connection, entity), chunk_rows=chunk_rows,
                     watermark=old_mark if incremental else None, today=today,
                 )
-                run.files.append(stats)
-                new_marks.append((entity.name, sha, mark))
-                if item_locations is not None:
-                    touched.append(item_locations)
+
+            validation = start(to_load[0] if to_load else None)
+            try:
+                for index, (entity, path, sha, skip) in enumerate(todo):
+                    if skip:
+                        run.files.append(FileStats(entity.name, path.name, skipped=True))
+                        run.done_bytes += path.stat().st_size
+                        continue
+                    stage, mark = _stage_file(connection, run, validation)
+                    current, validation = validation, None
+                    following = next((i for i in to_load if i > index), None)
+                    if following is not None and not _depends_on(todo[following][0], entity):
+                        validation = start(following)  # validated while this file is checked and upserted
+                    stats, item_locations = _apply_file(connection, run, current, stage)
+                    if validation is None:
+                        validation = start(following)
+                    run.files.append(stats)
+                    new_marks.append((entity.name, sha, mark))
+                    if item_locations is not None:
+                        touched.append(item_locations)
+            finally:
+                if validation is not None:
+                    validation.stop()
             if unknown:
                 run.files[0].warnings.append(f"ignored files that are not part of the format: {', '.join(unknown)}")
             read = sum(f.rows_read for f in run.files)
