@@ -227,7 +227,9 @@ def standard_normal_loss(k: ArrayLike) -> float | np.ndarray:
     G(0) = 1/sqrt(2π) = 0.3989, G(1) = 0.0833, G(2) = 0.0085.
     """
     k = _f(k)
-    return _out(np.exp(-0.5 * k * k) / _SQRT_2PI - k * special.ndtr(-k))
+    with np.errstate(over="ignore", invalid="ignore"):
+        g = np.exp(-0.5 * k * k) / _SQRT_2PI - k * special.ndtr(-k)
+    return _out(np.where(np.isposinf(k), 0.0, np.where(np.isneginf(k), np.inf, g)))
 
 
 def standard_normal_loss_inverse(loss: ArrayLike, max_iter: int = 200) -> float | np.ndarray:
@@ -269,7 +271,7 @@ def fill_rate(
     Clipped to [0, 1] (the approximation can go below 0 for tiny Q); NaN where Q ≤ 0.
     """
     s, q, mu, sd = _f(reorder_point), _f(order_quantity), _f(lead_time_demand_mean), _f(lead_time_demand_std)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         k = (s - mu) / np.where(sd > 0, sd, 1.0)
         shortage = np.where(sd > 0, sd * np.asarray(standard_normal_loss(k)), np.maximum(mu - s, 0.0))
         beta = np.clip(1.0 - shortage / q, 0.0, 1.0)
@@ -367,17 +369,37 @@ def _order_quantity(
     multiple: np.ndarray,
     review_due: np.ndarray | bool,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(net requirement, rounded order quantity) of each item; the shared core of the run and the simulation."""
-    is_ss, is_sq, is_rs = code == 0, code == 1, code == 2
-    with np.errstate(invalid="ignore", divide="ignore"):
-        below = ip <= s
-        lots = np.floor((s - ip) / q) + 1.0
-        need = np.where(
-            is_ss, np.where(below, big_s - ip, 0.0),
-            np.where(is_sq, np.where(below, lots * q, 0.0), np.where(is_rs & (ip < big_s), big_s - ip, 0.0)),
-        )
-    need = np.where(review_due & np.isfinite(need) & (need > 0), need, 0.0)
-    return need, np.asarray(round_order_quantity(need, moq, multiple), dtype=float)
+    """(net requirement, rounded order quantity) of each item; the shared core of the run and the simulation.
+
+    All arrays have the shape of ``ip`` (``review_due`` may be a scalar). Only the triggered items are sized,
+    which keeps a daily simulation step cheap when few items order on a day.
+    """
+    with np.errstate(invalid="ignore"):
+        trigger = np.where(code == 2, ip < big_s, ip <= s)
+    if review_due is not True:
+        trigger &= review_due
+    need, qty = np.zeros(ip.shape), np.zeros(ip.shape)
+    idx = np.flatnonzero(trigger)
+    if idx.size:
+        x, si, qi = ip[idx], s[idx], q[idx]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            lots = np.floor((si - x) / qi) + 1.0
+            n_i = np.where(code[idx] == 1, lots * qi, big_s[idx] - x)
+        n_i = np.where(np.isfinite(n_i) & (n_i > 0), n_i, 0.0)
+        need[idx] = n_i
+        qty[idx] = round_order_quantity(n_i, moq[idx], multiple[idx])
+    return need, qty
+
+
+def _policy_arrays(
+    inventory_position: ArrayLike, policy: ArrayLike | str, *values: ArrayLike | None
+) -> tuple[np.ndarray, ...]:
+    """Inventory position, policy codes and parameter arrays broadcast to one item axis."""
+    ip = np.atleast_1d(_f(inventory_position))
+    arrays = np.broadcast_arrays(ip, *(_f(v) for v in values))
+    n = arrays[0].shape[0]
+    code = np.broadcast_to(policy_codes(policy, n), (n,))
+    return (arrays[0], code, *(np.array(a, dtype=float) for a in arrays[1:]))
 
 
 def order_quantities(
@@ -400,14 +422,12 @@ def order_quantities(
     ``review_due`` (bool per item) gates every policy, so (R, s, S) and (R, s, Q) are the same rules reviewed every
     R periods. Then :func:`round_order_quantity`. An item whose parameters are NaN does not order.
     """
-    ip = _f(inventory_position)
-    n = ip.shape[0] if ip.ndim else None
-    code = policy_codes(policy, n)
-    _, qty = _order_quantity(
-        ip, code, _f(reorder_point), _f(order_up_to), _f(order_quantity), _f(moq), _f(order_multiple),
-        np.asarray(review_due, dtype=bool),
+    scalar = np.ndim(inventory_position) == 0
+    ip, code, s, big_s, q, moq_, mult, due = _policy_arrays(
+        inventory_position, policy, reorder_point, order_up_to, order_quantity, moq, order_multiple, review_due
     )
-    return _out(qty)
+    _, qty = _order_quantity(ip, code, s, big_s, q, moq_, mult, due.astype(bool))
+    return _out(qty[0] if scalar and qty.shape[0] == 1 else qty)
 
 
 def replenishment_orders(
@@ -431,13 +451,10 @@ def replenishment_orders(
     ``inventory_position``, ``net_requirement`` (what the policy asks for before lot sizing), ``order`` (bool) and
     ``quantity`` (rounded up to MOQ and multiples; 0 when no order).
     """
-    ip = np.atleast_1d(_f(inventory_position))
-    code = policy_codes(policy, ip.shape[0])
-    need, qty = _order_quantity(
-        ip, code, _f(reorder_point), _f(order_up_to), _f(order_quantity), _f(moq), _f(order_multiple),
-        np.asarray(review_due, dtype=bool),
+    ip, code, s, big_s, q, moq_, mult, due = _policy_arrays(
+        inventory_position, policy, reorder_point, order_up_to, order_quantity, moq, order_multiple, review_due
     )
-    need, qty = np.broadcast_to(need, ip.shape), np.broadcast_to(qty, ip.shape)
+    need, qty = _order_quantity(ip, code, s, big_s, q, moq_, mult, due.astype(bool))
     index = _index(inventory_position, reorder_point, order_up_to, order_quantity)
     return pd.DataFrame(
         {"inventory_position": ip, "net_requirement": need, "order": qty > 0, "quantity": qty},
@@ -470,8 +487,10 @@ def policy_parameters(
     demand over its protection period), ``reorder_point``, ``order_up_to``, ``order_quantity``, ``review_period``.
     """
     mu, sd, lt, lt_sd, r = _f(demand_mean), _f(demand_std), _f(lead_time), _f(lead_time_std), _f(review_period)
-    n = int(np.broadcast(mu, sd, lt, lt_sd, r, _f(service_level)).size)
-    code = np.broadcast_to(policy_codes(policy, n), (n,))
+    raw_code = policy_codes(policy)
+    n = int(np.broadcast(mu, sd, lt, lt_sd, r, _f(service_level), raw_code, _f(order_quantity), _f(moq),
+                         _f(order_multiple)).size)
+    code = np.broadcast_to(raw_code, (n,))
     dist = np.broadcast_to(np.char.lower(np.asarray(distribution, dtype=str)), (n,))
     if not np.isin(dist, ["normal", "poisson"]).all():
         raise ValueError("distribution must be 'normal' or 'poisson'")
@@ -586,11 +605,11 @@ def ddmrp_orders(
     "green" (≤ top of green) or "over". Returns a frame (index of a Series input) with net_flow, order,
     quantity, buffer_status, zone.
     """
-    nfp = np.atleast_1d(_f(net_flow))
-    tor, toy, tog = (np.broadcast_to(_f(buffer[k]), nfp.shape) for k in ("top_of_red", "top_of_yellow", "top_of_green"))
-    code = np.zeros(nfp.shape, dtype=np.int8)  # an (s, S) order with s = top of yellow, S = top of green
-    _, qty = _order_quantity(nfp, code, toy, tog, np.full(nfp.shape, np.nan), np.zeros(nfp.shape),
-                             _f(order_multiple), np.asarray(True))
+    # an (s, S) order with s = top of yellow and S = top of green, on the net flow position
+    nfp, code, tor, toy, tog, mult = _policy_arrays(
+        net_flow, "sS", buffer["top_of_red"], buffer["top_of_yellow"], buffer["top_of_green"], order_multiple
+    )
+    _, qty = _order_quantity(nfp, code, toy, tog, np.full(nfp.shape, np.nan), np.zeros(nfp.shape), mult, True)
     zone = np.select([nfp <= tor, nfp <= toy, nfp <= tog], ["red", "yellow", "green"], "over")
     with np.errstate(divide="ignore", invalid="ignore"):
         status = np.where(tog > 0, nfp / tog, np.nan)

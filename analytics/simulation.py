@@ -31,7 +31,7 @@ ordered − demand (backorders) or on hand + pipeline = initial + ordered − me
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -67,10 +67,12 @@ class SimulationResult:
 
 
 def _rng(seed: int | np.random.Generator | None) -> np.random.Generator:
+    """A numpy Generator from a seed (or the Generator itself), so that every draw is reproducible."""
     return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
 
 
 def _vec(x: ArrayLike, n: int | None = None) -> np.ndarray:
+    """A float array of one value per item (broadcast to ``n`` items when given, a Series loses its index)."""
     a = np.asarray(x.to_numpy() if isinstance(x, pd.Series) else x, dtype=float)
     return np.broadcast_to(a, (n,)).astype(float) if n is not None else np.atleast_1d(a)
 
@@ -234,6 +236,7 @@ def simulate(
     initial_on_hand: ArrayLike | None = None,
     item_ids: Sequence | pd.Index | None = None,
     trace: bool = False,
+    progress: Callable[[int, int], None] | None = None,
 ) -> SimulationResult:
     """Simulate a replenishment policy day by day on given demand, for all items at once (module docstring).
 
@@ -243,7 +246,8 @@ def simulate(
     on that day (:func:`lead_times_from_distribution`). Review days: (t + 1 + review_offset) mod review_period = 0.
     Costs: ``holding_cost`` per unit-day, ``order_cost`` per order, ``backorder_cost`` per backordered unit-day,
     ``lost_sale_cost`` per lost unit. ``initial_on_hand`` defaults to S ((s, S), (R, S)) or s + Q ((s, Q)),
-    with nothing on order. Returns a :class:`SimulationResult`.
+    with nothing on order. ``progress(done, total)``, if given, is called about every 5 % of the days (a page
+    draws its progress bar with it; this module imports no UI). Returns a :class:`SimulationResult`.
     """
     d = np.asarray(demand, dtype=float)
     if d.ndim != 2:
@@ -281,53 +285,60 @@ def simulate(
     if np.isnan(start).any():
         raise ValueError("initial_on_hand could not be set for every item")
 
-    ar = np.arange(n)
     pipeline = np.zeros((width, n))
     on_hand, backorders, on_order = start.copy(), np.zeros(n), np.zeros(n)
     met_total, stockout_days, on_hand_sum, backorder_sum = np.zeros(n), np.zeros(n, np.int64), np.zeros(n), np.zeros(n)
     orders, ordered, received, lost = np.zeros(n, np.int64), np.zeros(n), np.zeros(n), np.zeros(n)
+    met, short, ip, work = np.empty(n), np.empty(n), np.empty(n), np.empty(n)
     daily = np.zeros((n_days, 7))
     traced = {k: np.zeros((n_days, n)) for k in ("on_hand", "backorders", "on_order", "inventory_position",
                                                    "order_qty")} if trace else None
     periodic = bool((period > 1).any())
+    report_every = max(n_days // 20, 1)
     for t in range(n_days):
-        slot = t % width
-        arriving = pipeline[slot]
+        # 1. receipts, which serve backorders first
+        arriving = pipeline[t % width]
         on_hand += arriving
         on_order -= arriving
         received += arriving
         arriving[:] = 0.0
         if not lost_sales:
-            cleared = np.minimum(on_hand, backorders)
-            on_hand -= cleared
-            backorders -= cleared
+            np.minimum(on_hand, backorders, out=work)
+            on_hand -= work
+            backorders -= work
+        # 2. today's demand
         today = d[t]
-        met = np.minimum(on_hand, today)
+        np.minimum(on_hand, today, out=met)
         on_hand -= met
-        short = today - met
+        np.subtract(today, met, out=short)
         if lost_sales:
             lost += short
         else:
             backorders += short
+        # 3. close the day
         met_total += met
         stockout_days += short > 0
         on_hand_sum += on_hand
         backorder_sum += backorders
-        ip = on_hand + on_order - backorders
+        # 4. review and order
+        np.add(on_hand, on_order, out=ip)
+        ip -= backorders
         due = ((t + 1 + offset) % period == 0) if periodic else True
         _, qty = _order_quantity(ip, code, s, big_s, q, moq_, mult, due)
-        placed = qty > 0
-        if placed.any():
-            orders += placed
-            ordered += qty
-            on_order += qty
-            lead = lt[t] if lt_row is None else lt_row
-            pipeline[(t + lead + 1) % width, ar] += qty
-        daily[t] = (today.sum(), met.sum(), on_hand.sum(), (on_hand * cost).sum(), backorders.sum(), placed.sum(),
-                    qty.sum())
+        placed = np.flatnonzero(qty)
+        if placed.size:
+            lot = qty[placed]
+            orders[placed] += 1
+            ordered[placed] += lot
+            on_order[placed] += lot
+            lead = lt[t, placed] if lt_row is None else lt_row[placed]
+            pipeline[(t + lead + 1) % width, placed] += lot
+        daily[t] = (today.sum(), met.sum(), on_hand.sum(), on_hand @ cost, backorders.sum(), placed.size, qty.sum())
         if traced is not None:
             traced["on_hand"][t], traced["backorders"][t], traced["on_order"][t] = on_hand, backorders, on_order
             traced["inventory_position"][t], traced["order_qty"][t] = ip, qty
+        if progress is not None and ((t + 1) % report_every == 0 or t == n_days - 1):
+            progress(t + 1, n_days)
 
     demand_total = d.sum(axis=0)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -372,11 +383,15 @@ def simulate_policy(
 
     Demand: bootstrapped from ``history`` (:func:`demand_from_history`) when given, else drawn from
     ``distribution`` with ``demand_mean``/``demand_std`` per item (:func:`demand_from_distribution`). Lead times:
-    per item mean/std, whole days (:func:`lead_times_from_distribution`). The seed gives two independent streams
+    per item mean/std, whole days (:func:`lead_times_from_distribution`). With a long history frame the items
+    are its sorted unique_ids (parameters in that order) and the result is indexed by them. The seed gives two independent streams
     (demand, lead times), so changing lead-time parameters leaves the demand draws as they were. Other keyword
     arguments (reorder_point, order_up_to, order_quantity, moq, costs, lost_sales, ...) go to :func:`simulate`.
     """
     demand_rng, lead_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
+    if isinstance(history, pd.DataFrame):
+        ids, history = history_matrix(history)
+        kwargs.setdefault("item_ids", ids)
     if history is not None:
         demand = demand_from_history(history, days=days, seed=demand_rng, block=block)
     elif demand_mean is not None:
@@ -405,18 +420,22 @@ def service_level_curve(
     distribution: str = "normal",
     history: np.ndarray | pd.DataFrame | None = None,
     seed: int | None = 0,
+    progress: Callable[[int, int], None] | None = None,
     **kwargs,
 ) -> pd.DataFrame:
     """Service against inventory investment over a sweep of cycle-service targets: what each point of service costs.
 
     For each target α: parameters from :func:`analytics.replenishment.policy_parameters` (s = reorder point over
-    the mean lead time with demand and lead-time variability; S = s + Q for (s, S); S over L + R for (R, S)), then
+    the mean lead time with demand and lead-time variability — over L + R when ``review_period`` R > 1 day;
+    S = s + Q for (s, S); S over L + R for (R, S)), then
     :func:`simulate` on the *same* demand and lead-time draws for every target (common random numbers, so the
     curve is monotone up to the policy's own effects, not noise). Demand per day from ``history`` (bootstrap) or
     ``distribution``; ``demand_mean``/``demand_std`` still set the parameters. Returns one row per target:
     target, fill_rate (achieved, Σ met / Σ demand over all items), stockout_day_share, avg_inventory_value,
     safety_stock_value (planned, Σ safety stock × unit cost), orders, total_cost, and value_per_fill_point =
-    extra average inventory value per extra percentage point of fill rate from the previous target.
+    extra average inventory value per extra percentage point of fill rate from the previous target (NaN where
+    the fill rate did not rise).
+    ``progress(done, total)`` is called after each target.
     """
     demand_rng, lead_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
     if history is not None:
@@ -428,7 +447,9 @@ def service_level_curve(
     lt_mean, lt_std = _vec(lead_time_mean, n), _vec(lead_time_std, n)
     lead = lead_times_from_distribution(lt_mean, lt_std, days=days, seed=lead_rng)
     code = policy_codes(policy)
-    protect = review_period if int(code) == 2 else 0.0
+    # (R, S) protects L + R; (s, S) and (s, Q) reviewed daily are taken as continuous review (L), and reviewed every
+    # R > 1 days as (R, s, S) / (R, s, Q), protecting L + R like policy_parameters.
+    protect = float(review_period) if int(code) == 2 or review_period > 1 else 0.0
     cost = _vec(unit_cost, n)
     rows = []
     for target in targets:
@@ -446,7 +467,10 @@ def service_level_curve(
             "safety_stock_value": float((params["safety_stock"].to_numpy() * cost).sum()),
             "orders": total["orders"], "total_cost": total["total_cost"],
         })
+        if progress is not None:
+            progress(len(rows), len(targets))
     curve = pd.DataFrame(rows)
     with np.errstate(divide="ignore", invalid="ignore"):
-        curve["value_per_fill_point"] = curve["avg_inventory_value"].diff() / (curve["fill_rate"].diff() * 100.0)
+        gain = curve["fill_rate"].diff() * 100.0
+        curve["value_per_fill_point"] = (curve["avg_inventory_value"].diff() / gain).where(gain > 0)
     return curve

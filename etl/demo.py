@@ -32,6 +32,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
 
 DEFAULT_END_DATE = dt.date(2026, 10, 31)
 
@@ -677,4 +679,6 @@ def write(frames: dict[str, pd.DataFrame], directory: Path) -> None:
     """Write interchange frames as CSV files (``<entity>.csv``) into ``directory``."""
     directory.mkdir(parents=True, exist_ok=True)
     for name, frame in frames.items():
-        frame.to_csv(directory / f"{name}.csv", index=False, float_format="%.6g")
+        # Arrow's C++ writer: several times faster than ``to_csv``; floats in their shortest exact form
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        pacsv.write_csv(table, str(directory / f"{name}.csv"), pacsv.WriteOptions(quoting_style="needed"))

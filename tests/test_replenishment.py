@@ -14,11 +14,11 @@ from scipy import optimize, stats
 
 from analytics import replenishment as rp
 
-stockpyl = pytest.importorskip("stockpyl")
-from stockpyl import eoq as sp_eoq  # noqa: E402
-from stockpyl import loss_functions as sp_loss  # noqa: E402
-from stockpyl import newsvendor as sp_nv  # noqa: E402
-from stockpyl import rq as sp_rq  # noqa: E402
+
+def _stockpyl(module: str):
+    """A stockpyl module (requirements-dev.txt); the side-by-side tests skip without it, the others still run."""
+    return pytest.importorskip(f"stockpyl.{module}")
+
 
 # --- EOQ, safety stock, reorder point -------------------------------------------------------------------------------
 
@@ -32,6 +32,7 @@ def test_eoq_harris_wilson() -> None:
 
 @pytest.mark.parametrize(("k", "h", "d"), [(8, 0.225, 1300), (100, 6, 1200), (1, 1, 1), (50, 0.3, 12345.6)])
 def test_eoq_matches_stockpyl(k: float, h: float, d: float) -> None:
+    sp_eoq = _stockpyl("eoq")
     # stockpyl's Example 3.1 (Snyder & Shen) is the first row: 304.0467800264368.
     assert rp.eoq(d, k, h) == pytest.approx(sp_eoq.economic_order_quantity(k, h, d)[0], rel=1e-12)
 
@@ -60,6 +61,7 @@ def test_reorder_point_and_order_up_to() -> None:
 
 
 def test_base_stock_level_matches_stockpyl_newsvendor() -> None:
+    sp_nv = _stockpyl("newsvendor")
     # Snyder & Shen Example 4.3 (stockpyl.newsvendor): h = 0.18, p = 0.70, μ = 50, σ = 8 → S* = 56.604 at the
     # critical ratio α = p/(p + h); it is our order-up-to level with R = 1 period and L = 0 (or L = 3: 4 periods).
     h, p = 0.18, 0.70
@@ -98,6 +100,7 @@ def test_standard_normal_loss_table(k: float, g: float) -> None:
 
 
 def test_standard_normal_loss_matches_stockpyl() -> None:
+    sp_loss = _stockpyl("loss_functions")
     ks = np.linspace(-4, 6, 101)
     ours = rp.standard_normal_loss(ks)
     theirs = np.array([sp_loss.standard_normal_loss(k)[0] for k in ks])
@@ -134,6 +137,7 @@ def test_fill_rate_worked_example() -> None:
 
 
 def test_rq_matches_stockpyl_where_models_agree() -> None:
+    sp_rq = _stockpyl("rq")
     # Snyder & Shen Examples 5.2 and 5.6 (stockpyl.rq): h = 0.225, p = 7.5, K = 8, λ = 1300/yr, τ = 150, L = 1/12.
     h, p, k, lam, tau, lead = 0.225, 7.5, 8, 1300, 150, 1 / 12
     mu, sigma = rp.lead_time_demand(lam, tau, lead)
@@ -222,6 +226,8 @@ def test_policy_parameters() -> None:
     assert params["order_up_to"].iloc[2] == pytest.approx(rp.order_up_to_level(0.95, 10, 3, 5, 7))
     assert np.isnan(params["reorder_point"].iloc[2])
     assert params["safety_stock"].iloc[0] == pytest.approx(rp.safety_stock(0.95, 10, 3, 5))
+    mixed = rp.policy_parameters(["sS", "sQ"], 0.95, 10.0, 3.0, 5.0, order_quantity=40)  # only the policy varies
+    assert mixed["policy"].tolist() == ["sS", "sQ"] and mixed["order_up_to"].iloc[0] == pytest.approx(s + 40)
     slow = rp.policy_parameters("sQ", 0.9, 0.2, 0.5, 5, order_quantity=3, distribution="poisson")
     assert slow["reorder_point"].iloc[0] == 2.0
     with pytest.raises(ValueError, match="order_quantity"):
