@@ -1,16 +1,21 @@
-"""The app's router: prepare the database on first run, then navigate to the pages.
+"""The app's router: prepare the database on first run, log in, then navigate to the pages the user's roles allow.
 
-Run with ``streamlit run app.py``. Later issues add login and role-based pages here.
+Run with ``streamlit run app.py``. Roles and pages: ``pages/access.py``.
 """
 
 from __future__ import annotations
 
+import copy
+import os
+import secrets
+
 import streamlit as st
+import streamlit_authenticator as stauth
 
 from data_access.config import load_settings
 from data_access.migrate import upgrade
 from etl.bootstrap import load_first_run_demo, needs_demo
-from pages import cache
+from pages import access, cache
 
 st.set_page_config(page_title="Inventory planning", page_icon="📦", layout="wide")
 
@@ -29,6 +34,61 @@ def _prepared(url: str) -> bool:
     return True
 
 
+def _secret_cookie_key() -> str | None:
+    try:
+        return st.secrets.get("auth", {}).get("cookie_key")
+    except FileNotFoundError:  # no secrets.toml at all (StreamlitSecretNotFoundError)
+        return None
+
+
+@st.cache_resource(show_spinner=False)
+def _credentials(mode: str) -> tuple[dict, str]:
+    """Hashed credentials and the cookie key (hashing once per server, not per page view)."""
+    if mode == "production":
+        key = os.environ.get("AUTH_COOKIE_KEY") or _secret_cookie_key()
+        if not key:
+            raise access.ConfigurationError(
+                "APP_MODE=production needs a cookie key: set AUTH_COOKIE_KEY or [auth] cookie_key in "
+                ".streamlit/secrets.toml"
+            )
+        return access.production_credentials(), key
+    return stauth.Hasher.hash_passwords(access.demo_credentials()), secrets.token_hex(16)
+
+
+def _login_page() -> None:
+    st.title("Inventory planning")
+    authenticator.login(location="main")
+    if st.session_state.get("authentication_status") is False:
+        st.error("Unknown user name or wrong password.")
+    if mode != "production":
+        st.info(
+            "Demo mode: one user per role, password **demo**: "
+            + ", ".join(f"`{role}`" for role in access.ROLES)
+        )
+
+
+mode = access.app_mode()
+try:
+    credentials, cookie_key = _credentials(mode)
+except access.ConfigurationError as error:
+    st.error(str(error))
+    st.stop()
 _prepared(load_settings().database_url)
-navigation = st.navigation([st.Page("pages/overview.py", title="Overview", icon="📊", default=True)])
-navigation.run()
+authenticator = stauth.Authenticate(
+    copy.deepcopy(credentials), "inventory_planning_auth", cookie_key, cookie_expiry_days=1, auto_hash=False
+)
+
+if not st.session_state.get("authentication_status"):
+    st.navigation([st.Page(_login_page, title="Log in", icon="🔑")]).run()
+    st.stop()
+
+roles = st.session_state.get("roles") or []
+allowed = access.pages_for(roles)
+with st.sidebar:
+    st.caption(f"Signed in as **{st.session_state.get('name')}** ({', '.join(roles) or 'no role'})")
+    authenticator.logout("Log out", location="sidebar")
+if not allowed:
+    st.warning("Your roles give access to no page yet. Ask an administrator to add a role to your user.")
+    st.stop()
+st.session_state["registered_pages"] = [p.path for p in allowed]  # what st.navigation knows; nothing else opens
+st.navigation([st.Page(p.path, title=p.title, icon=p.icon, default=(i == 0)) for i, p in enumerate(allowed)]).run()

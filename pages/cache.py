@@ -7,7 +7,9 @@ import datetime as dt
 import pandas as pd
 import streamlit as st
 
+from analytics import backorders, valuation
 from analytics.report import headline
+from data_access import frames
 from data_access.config import load_settings
 from data_access.engine import Engine, make_engine
 from data_access.queries import headline_inputs, last_data_date, monthly_trend
@@ -35,3 +37,39 @@ def headline_figures(as_of: dt.date) -> tuple[dict, dt.datetime]:
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def trend(as_of: dt.date) -> pd.DataFrame:
     return monthly_trend(engine(), as_of)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def ledger(as_of: dt.date) -> pd.DataFrame:
+    """The inventory ledger up to ``as_of`` (for valuation)."""
+    return frames.ledger(engine(), as_of)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner="Valuing the inventory…")
+def valuation_table(as_of: dt.date, method: str, by_location: bool) -> pd.DataFrame:
+    """Valuation per product (and location) with sku and category, as of the end of ``as_of``."""
+    movements = ledger(as_of)
+    keys = ["product_id", *(["location_id"] if by_location else [])]
+    standard = frames.standard_costs(engine()) if method == "standard" else None
+    table = valuation.valuation_as_of(movements[[*keys, "ts", "qty", "unit_cost"]], as_of, method, standard)
+    names = movements.drop_duplicates("product_id").set_index("product_id")[["sku", "category"]]
+    return names.reset_index().merge(table.reset_index(), on="product_id", how="right")
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner="Computing COGS per period…")
+def cogs_table(as_of: dt.date, method: str, freq: str) -> pd.DataFrame:
+    """COGS and closing value per period and category."""
+    movements = ledger(as_of)
+    standard = frames.standard_costs(engine()) if method == "standard" else None
+    periods = valuation.cogs_by_period(movements[["product_id", "ts", "qty", "unit_cost"]], freq, method, standard)
+    periods = periods.merge(movements.drop_duplicates("product_id")[["product_id", "category"]], on="product_id")
+    summed = periods.groupby(["period", "category"], as_index=False)[["cogs", "ending_value"]].sum()
+    summed["period"] = summed["period"].dt.start_time
+    return summed
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner="Costing the backorders…")
+def backorder_economics(as_of: dt.date, since: dt.date, by: tuple[str, ...], freq: str | None) -> pd.DataFrame:
+    """Backorder cost, lost sales and their share of sales of the lines requested from ``since``."""
+    lines = frames.order_lines(engine(), as_of, since=since)
+    return backorders.backorder_cost(lines, as_of, by=list(by), freq=freq)
