@@ -967,3 +967,27 @@ def overproduction(
     )
     result["overproduction_rate"] = _rate(result["overproduced_qty"], result["qty_produced"])
     return result
+
+
+def stock_cover(levels: pd.DataFrame) -> pd.DataFrame:
+    """Inventory position, days of cover and the low-stock flag per item-location.
+
+    Uses on_hand, on_order, backordered, allocated, daily_demand, reorder_point, unit_cost; returns the input's
+    columns (``data_access.frames.inventory_levels``) and the ones below.
+    inventory_position = on_hand + on_order − backordered − allocated;
+    days_of_cover = on_hand / daily_demand (NaN without demand);
+    value = on_hand × unit_cost;
+    low_stock = inventory_position ≤ reorder_point (when the item has one), else days_of_cover < 7
+    while there is demand (a week of cover is the last moment a replenishment can still land).
+    """
+    _require(levels, ("on_hand", "on_order", "backordered", "allocated", "daily_demand", "reorder_point", "unit_cost"),
+             "INVENTORY_LEVELS")
+    out = levels.copy()  # every other column (sku, category, location…) is kept for the views
+    out["inventory_position"] = out["on_hand"] + out["on_order"] - out["backordered"] - out["allocated"]
+    demand = out["daily_demand"].where(out["daily_demand"] > 0)
+    out["days_of_cover"] = out["on_hand"].clip(lower=0) / demand
+    out["value"] = out["on_hand"] * out["unit_cost"]
+    by_point = out["inventory_position"] <= out["reorder_point"]
+    by_cover = demand.notna() & (out["days_of_cover"] < 7)
+    out["low_stock"] = by_point.where(out["reorder_point"].notna(), by_cover).astype(bool)
+    return out

@@ -200,3 +200,36 @@ def standard_costs(engine: Engine) -> pd.Series:
     with engine.connect() as connection:
         frame = read_frame(connection, "SELECT id, unit_cost FROM dim_product", ["product_id", "unit_cost"])
     return frame.set_index("product_id")["unit_cost"]
+
+
+_INVENTORY_LEVELS = """
+WITH demand AS (
+    SELECT product_id, location_id, SUM(qty_ordered) AS ordered
+      FROM fact_sales_order_line
+     WHERE order_date > :since AND order_date <= :as_of
+     GROUP BY product_id, location_id
+)
+SELECT s.product_id, p.sku, p.name, p.category, p.make_or_buy, s.location_id, loc.code,
+       s.on_hand, s.on_order, s.allocated, s.backordered, s.unit_cost, p.reorder_point,
+       COALESCE(d.ordered, 0)
+  FROM fact_inventory_snapshot s
+  JOIN dim_product p ON p.id = s.product_id
+  JOIN dim_location loc ON loc.id = s.location_id
+  LEFT JOIN demand d ON d.product_id = s.product_id AND d.location_id = s.location_id
+ WHERE s.snapshot_date = :as_of
+"""
+
+
+def inventory_levels(engine: Engine, as_of: dt.date, demand_days: int = 90) -> pd.DataFrame:
+    """Stock per product-location at the end of ``as_of`` (the daily snapshot) with the units
+    ordered over the ``demand_days`` before it, for days of cover and the low-stock list."""
+    columns = ["product_id", "sku", "name", "category", "make_or_buy", "location_id", "location", "on_hand",
+               "on_order", "allocated", "backordered", "unit_cost", "reorder_point", "demand_units"]
+    with engine.connect() as connection:
+        frame = read_frame(
+            connection, _INVENTORY_LEVELS, columns,
+            text_columns=("sku", "name", "category", "make_or_buy", "location"),
+            params={"as_of": as_of, "since": as_of - dt.timedelta(days=demand_days)},
+        )
+    frame["daily_demand"] = frame["demand_units"] / demand_days
+    return frame

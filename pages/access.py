@@ -37,6 +37,8 @@ class PageSpec:
 PAGES = (
     PageSpec("pages/overview.py", "Overview", "📊",
              frozenset({"executive", "planner", "production", "sales", "logistics", "finance", "marketing"})),
+    PageSpec("pages/inventory.py", "Inventory", "📦",
+             frozenset({"executive", "planner", "production", "sales", "warehouse", "logistics", "customer"})),
     PageSpec("pages/finance.py", "Finance", "💶", frozenset({"finance", "executive"})),
 )
 

@@ -7,7 +7,7 @@ import datetime as dt
 import pandas as pd
 import streamlit as st
 
-from analytics import backorders, valuation
+from analytics import backorders, kpis, valuation
 from analytics.report import headline
 from data_access import frames
 from data_access.config import load_settings
@@ -73,3 +73,9 @@ def backorder_economics(as_of: dt.date, since: dt.date, by: tuple[str, ...], fre
     """Backorder cost, lost sales and their share of sales of the lines requested from ``since``."""
     lines = frames.order_lines(engine(), as_of, since=since)
     return backorders.backorder_cost(lines, as_of, by=list(by), freq=freq)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner="Reading stock levels…")
+def stock_levels(as_of: dt.date) -> tuple[pd.DataFrame, dt.datetime]:
+    """Stock, position, cover and low-stock flag per item-location, and when they were read."""
+    return kpis.stock_cover(frames.inventory_levels(engine(), as_of)), dt.datetime.now()

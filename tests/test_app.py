@@ -21,6 +21,7 @@ APP = str(Path(__file__).resolve().parents[1] / "app.py")
 KEY_METRICS = {
     "Overview": ("Revenue (net of discounts)", "Orders", "On-time delivery", "Fill rate (units)",
                  "Backorder rate (lines)", "Gross margin", "On hand (units)", "Inventory turnover (per year)"),
+    "Inventory": ("On hand (units)", "Stock value (standard cost)", "Low-stock items"),
     "Finance": ("Inventory value (FIFO)", "COGS to date", "Backorder cost", "Lost sales (revenue)"),
 }
 
@@ -78,6 +79,7 @@ def test_each_role_sees_exactly_its_pages(monkeypatch, demo_database: str, role:
 def test_roles_to_pages() -> None:
     assert [p.title for p in access.pages_for(["admin"])] == [p.title for p in access.PAGES]
     assert [p.title for p in access.pages_for(["finance"])] == ["Overview", "Finance"]
+    assert [p.title for p in access.pages_for(["warehouse"])] == ["Inventory"]
     assert "Finance" not in [p.title for p in access.pages_for(["sales"])]
     assert access.pages_for([]) == []
 

@@ -780,3 +780,24 @@ def test_inventory_groups_add_up(rows: list[tuple]) -> None:
     monthly = kpis.inventory_value(frame, freq="M")
     days = monthly["snapshot_days"]
     assert (monthly["average_inventory_value"] * days).sum() / days.sum() == pytest.approx(total)
+
+
+def test_stock_cover_and_low_stock() -> None:
+    """Hand-worked: position = on hand + on order − backordered − allocated; cover = on hand / daily demand."""
+    levels = pd.DataFrame({
+        "on_hand": [20.0, 100.0, 3.0, 0.0],
+        "on_order": [0.0, 50.0, 0.0, 0.0],
+        "backordered": [5.0, 0.0, 0.0, 0.0],
+        "allocated": [0.0, 10.0, 0.0, 0.0],
+        "daily_demand": [2.0, 5.0, 1.0, 0.0],
+        "reorder_point": [20.0, 30.0, np.nan, np.nan],
+        "unit_cost": [4.0, 1.0, 2.0, 3.0],
+    })
+    out = kpis.stock_cover(levels)
+    # positions: 20 − 5 = 15; 100 + 50 − 10 = 140; 3; 0
+    assert out["inventory_position"].tolist() == [15.0, 140.0, 3.0, 0.0]
+    # cover: 20 / 2 = 10 days; 100 / 5 = 20; 3 / 1 = 3; no demand → NaN
+    assert out["days_of_cover"].iloc[:3].tolist() == [10.0, 20.0, 3.0] and np.isnan(out["days_of_cover"].iloc[3])
+    assert out["value"].tolist() == [80.0, 100.0, 6.0, 0.0]
+    # 15 ≤ 20 → low; 140 > 30 → fine; no reorder point: 3 days < 7 → low; no demand → not low
+    assert out["low_stock"].tolist() == [True, False, True, False]
