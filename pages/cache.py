@@ -79,3 +79,13 @@ def backorder_economics(as_of: dt.date, since: dt.date, by: tuple[str, ...], fre
 def stock_levels(as_of: dt.date) -> tuple[pd.DataFrame, dt.datetime]:
     """Stock, position, cover and low-stock flag per item-location, and when they were read."""
     return kpis.stock_cover(frames.inventory_levels(engine(), as_of)), dt.datetime.now()
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner="Breaking the backorders down…")
+def backorder_breakdown(as_of: dt.date, since: dt.date, by: tuple[str, ...], freq: str | None) -> pd.DataFrame:
+    """Backorder rate and fill rate of the lines requested from ``since``, grouped ``by`` and per ``freq``."""
+    lines = frames.order_lines(engine(), as_of, since=since)
+    rates = kpis.backorder_rate(lines, as_of, by=list(by), freq=freq)
+    fill = kpis.fill_rate(lines, as_of, by=list(by), freq=freq)
+    keys = [*by, *(["period"] if freq else [])]
+    return rates.merge(fill[[*keys, "unit_fill_rate", "order_fill_rate"]], on=keys, how="left")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
@@ -67,4 +68,23 @@ if not trend.empty:
     st.plotly_chart(chart, width="stretch")
     table = trend.assign(backorder_rate=trend["backorder_rate"].round(4))
     exports.download_buttons(table, "monthly_trend")
+st.subheader("Backorders: drill down")
+dimension = st.radio("By", ("category", "segment", "location", "channel"), horizontal=True,
+                     format_func=lambda d: {"segment": "customer segment"}.get(d, d))
+since = as_of - dt.timedelta(days=365)
+breakdown = cache.backorder_breakdown(as_of, since, (dimension,), None).sort_values("backorder_rate")
+chart = px.bar(breakdown, x="backorder_rate", y=dimension, orientation="h",
+               hover_data=["lines_due", "lines_backordered", "unit_fill_rate"],
+               title=f"Backorder rate by {dimension}, lines requested in the 12 months to {as_of:%Y-%m-%d}",
+               labels={"backorder_rate": "Backorder rate (share of lines due)", dimension: dimension.title()})
+chart.update_xaxes(tickformat=".1%")
+st.plotly_chart(chart, width="stretch")
+by_month = cache.backorder_breakdown(as_of, since, (dimension,), "M")
+chart = px.line(by_month, x="period", y="backorder_rate", color=dimension, markers=True,
+                title=f"Backorder rate by month requested and {dimension}",
+                labels={"period": "Month requested", "backorder_rate": "Backorder rate (share of lines due)",
+                        dimension: dimension.title()})
+chart.update_yaxes(tickformat=".0%")
+st.plotly_chart(chart, width="stretch")
+exports.download_buttons(by_month, f"backorders_by_{dimension}")
 st.caption(f"Data up to {end:%Y-%m-%d}. Figures computed {computed_at:%Y-%m-%d %H:%M:%S}; refreshed every {cache.TTL_SECONDS} s.")
