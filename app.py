@@ -79,7 +79,7 @@ authenticator = stauth.Authenticate(
 )
 
 if not st.session_state.get("authentication_status"):
-    st.navigation([st.Page(_login_page, title="Log in", icon="🔑")]).run()
+    st.navigation([st.Page(_login_page, title="Log in", icon=":material/login:")]).run()
     st.stop()
 
 roles = st.session_state.get("roles") or []

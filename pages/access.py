@@ -35,11 +35,11 @@ class PageSpec:
 
 
 PAGES = (
-    PageSpec("pages/overview.py", "Overview", "📊",
+    PageSpec("pages/overview.py", "Overview", ":material/insights:",
              frozenset({"executive", "planner", "production", "sales", "logistics", "finance", "marketing"})),
-    PageSpec("pages/inventory.py", "Inventory", "📦",
+    PageSpec("pages/inventory.py", "Inventory", ":material/inventory_2:",
              frozenset({"executive", "planner", "production", "sales", "warehouse", "logistics", "customer"})),
-    PageSpec("pages/finance.py", "Finance", "💶", frozenset({"finance", "executive"})),
+    PageSpec("pages/finance.py", "Finance", ":material/account_balance:", frozenset({"finance", "executive"})),
 )
 
 
