@@ -39,6 +39,8 @@ PAGES = (
              frozenset({"executive", "planner", "production", "sales", "logistics", "finance", "marketing"})),
     PageSpec("pages/inventory.py", "Inventory", ":material/inventory_2:",
              frozenset({"executive", "planner", "production", "sales", "warehouse", "logistics", "customer"})),
+    PageSpec("pages/replenishment.py", "Replenishment", ":material/local_shipping:",
+             frozenset({"planner", "production"})),
     PageSpec("pages/finance.py", "Finance", ":material/account_balance:", frozenset({"finance", "executive"})),
 )
 

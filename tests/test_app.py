@@ -22,6 +22,7 @@ KEY_METRICS = {
     "Overview": ("Revenue (net of discounts)", "Orders", "On-time delivery", "Fill rate (units)",
                  "Backorder rate (lines)", "Gross margin", "On hand (units)", "Inventory turnover (per year)"),
     "Inventory": ("On hand (units)", "Stock value (standard cost)", "Low-stock items"),
+    "Replenishment": (),
     "Finance": ("Inventory value (FIFO)", "COGS to date", "Backorder cost", "Lost sales (revenue)"),
 }
 
@@ -70,7 +71,8 @@ def test_each_role_sees_exactly_its_pages(monkeypatch, demo_database: str, role:
         metrics = {m.label: m.value for m in app.metric}
         for label in KEY_METRICS.get(page.title, ()):
             assert metrics.get(label) not in (None, "", "n/a"), (role, page.title, label)
-        assert app.get("download_button"), (role, page.title)
+        if page.title != "Replenishment":  # its table (and export) appears once a run has proposed something
+            assert app.get("download_button"), (role, page.title)
     # Only the allowed pages are registered with st.navigation, so no URL reaches the others.
     # (AppTest.switch_page runs any script it is given, so registration is what is checked here.)
     assert app.session_state["registered_pages"] == [p.path for p in allowed]
@@ -104,3 +106,30 @@ def test_empty_embedded_database_is_filled_on_first_run(monkeypatch, tmp_path: P
     app = _logged_in("executive").run()
     assert not app.exception
     assert {m.label for m in app.metric} >= {"Orders", "Revenue (net of discounts)"}
+
+
+def test_planner_runs_replenishment_and_approves_a_proposal(monkeypatch, tmp_path, small_demo_dir) -> None:
+    """Run now → open proposals with their numbers → approve one → it becomes an order."""
+    url = f"sqlite:///{tmp_path / 'planner.sqlite'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    load_directory(engine, small_demo_dir, kind="demo")
+    monkeypatch.setenv("DATABASE_URL", url)
+    app = _logged_in("planner").run()
+    app.switch_page("pages/replenishment.py").run()
+    assert not app.exception
+    assert any("No open proposal" in i.value for i in app.info)
+    app.button[0].click().run()  # Run now
+    assert not app.exception
+    assert any("new proposals" in s.value for s in app.success)
+    assert any(h.value.startswith("Open proposals (") and h.value != "Open proposals (0)" for h in app.subheader)
+
+    from data_access import replenishment
+
+    open_before = replenishment.proposals(engine, status="proposed")
+    first = int(open_before["id"].iloc[0])
+    approved = replenishment.approve_many(engine, [first], "planner")  # what the Approve button calls
+    assert approved and replenishment.proposals(engine, status="ordered")["id"].tolist() == [first]
+    app.run()
+    assert not app.exception
+    engine.dispose()
