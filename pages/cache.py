@@ -17,10 +17,14 @@ from data_access.queries import headline_inputs, last_data_date, monthly_trend
 TTL_SECONDS = 30
 
 
-@st.cache_resource
 def engine() -> Engine:
-    """The configured database engine, shared by all sessions."""
-    return make_engine(load_settings().database_url)
+    """The configured database engine, shared by all sessions (one per database URL)."""
+    return _engine(load_settings().database_url)
+
+
+@st.cache_resource(show_spinner=False)
+def _engine(url: str) -> Engine:
+    return make_engine(url)
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)

@@ -37,6 +37,15 @@ def demo_database(tmp_path_factory, small_demo_dir) -> str:
     return url
 
 
+@pytest.fixture(autouse=True)
+def _fresh_caches():
+    """AppTests share the process: cached query results of another test's database must not leak in."""
+    import streamlit as st
+
+    st.cache_data.clear()
+    yield
+
+
 def _logged_in(role: str) -> AppTest:
     app = AppTest.from_file(APP, default_timeout=180)
     app.session_state["authentication_status"] = True

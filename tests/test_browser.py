@@ -79,6 +79,12 @@ def browser():
         chromium.close()
 
 
+def _wait_until_idle(page) -> None:
+    """Wait until the script run is over (the status widget's running man is gone)."""
+    page.wait_for_timeout(500)
+    page.locator('[data-testid="stStatusWidget"]').wait_for(state="detached", timeout=90_000)
+
+
 def _log_in(page, base: str, user: str) -> None:
     page.goto(base)
     page.get_by_label("Username").wait_for(timeout=150_000)  # a cold server hashes the demo passwords first
@@ -102,11 +108,13 @@ def test_finance_user_values_stock_and_downloads_excel(server: str, browser, tmp
     page.screenshot(path=SHOTS / "finance-valuation-fifo.png", full_page=True)
     page.get_by_text("Moving average", exact=True).click()
     page.get_by_text("Inventory value (Moving average)").wait_for(timeout=60_000)
+    _wait_until_idle(page)
     average_value = page.get_by_test_id("stMetricValue").first.inner_text()
     assert fifo_value != average_value  # costs drift in the demo: the methods value the stock differently
     page.screenshot(path=SHOTS / "finance-valuation-average.png", full_page=True)
 
-    with page.expect_download() as info:
+    _wait_until_idle(page)
+    with page.expect_download() as info:  # the first export of the page: the valuation table
         page.get_by_role("button", name="Download Excel").first.click()
     saved = tmp_path / info.value.suggested_filename
     info.value.save_as(saved)

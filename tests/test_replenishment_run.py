@@ -173,7 +173,7 @@ def _first_runs(engine: Engine) -> None:
     # P5: Q = 14 → 15 (multiple 5); S = s + 15; IP 0.
     assert made["P5"]["qty"] == _round(_s(1, 0, 10, 2) + 15, 0, 5) == 30
     # M1: made, production proposal; L = 5 days (product), Q = 140 → 150; S − IP = 50 + 150 − 10 → 200.
-    assert made["M1"]["kind"] == "production" and made["M1"]["supplier"] is None
+    assert made["M1"]["kind"] == "production" and pd.isna(made["M1"]["supplier"])
     assert made["M1"]["qty"] == 200 and made["M1"]["due_date"].date() == dt.date(2024, 7, 5)
     for row in made.values():
         assert row["rationale"]["inventory_position"] <= row["rationale"]["trigger"]
