@@ -75,7 +75,7 @@ def cogs_table(as_of: dt.date, method: str, freq: str) -> pd.DataFrame:
 @st.cache_data(ttl=TTL_SECONDS, show_spinner="Costing the backorders…")
 def backorder_economics(as_of: dt.date, since: dt.date, by: tuple[str, ...], freq: str | None) -> pd.DataFrame:
     """Backorder cost, lost sales and their share of sales of the lines requested from ``since``."""
-    lines = frames.order_lines(engine(), as_of, since=since)
+    lines = order_lines(as_of, since)
     return backorders.backorder_cost(lines, as_of, by=list(by), freq=freq)
 
 
@@ -85,10 +85,16 @@ def stock_levels(as_of: dt.date) -> tuple[pd.DataFrame, dt.datetime]:
     return kpis.stock_cover(frames.inventory_levels(engine(), as_of)), dt.datetime.now()
 
 
+@st.cache_data(ttl=TTL_SECONDS, show_spinner="Reading order lines…")
+def order_lines(as_of: dt.date, since: dt.date) -> pd.DataFrame:
+    """Order lines requested from ``since``, in their state at ``as_of`` (read once, grouped many ways)."""
+    return frames.order_lines(engine(), as_of, since=since)
+
+
 @st.cache_data(ttl=TTL_SECONDS, show_spinner="Breaking the backorders down…")
 def backorder_breakdown(as_of: dt.date, since: dt.date, by: tuple[str, ...], freq: str | None) -> pd.DataFrame:
     """Backorder rate and fill rate of the lines requested from ``since``, grouped ``by`` and per ``freq``."""
-    lines = frames.order_lines(engine(), as_of, since=since)
+    lines = order_lines(as_of, since)
     rates = kpis.backorder_rate(lines, as_of, by=list(by), freq=freq)
     fill = kpis.fill_rate(lines, as_of, by=list(by), freq=freq)
     keys = [*by, *(["period"] if freq else [])]
