@@ -1,5 +1,6 @@
-"""Command line of the jobs: ``python -m jobs replenish|notify``.
+"""Command line of the jobs: ``python -m jobs forecast|replenish|notify``.
 
+    python -m jobs forecast [--database-url URL] [--horizon 13]
     python -m jobs replenish [--database-url URL] [--as-of DATE] [--service-level 0.95] [--policy sS]
     python -m jobs notify [--database-url URL] [--smtp-url URL]
 """
@@ -44,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     p_run.add_argument("--service-level", type=float, default=0.95, help="cycle service level α (default 0.95)")
     p_run.add_argument("--policy", default="sS", help=f"one of {sorted(POLICIES)} or an alias (default sS)")
     p_run.add_argument("--no-notify", action="store_true", help="do not enqueue low-stock e-mails")
+    p_forecast = commands.add_parser("forecast", parents=[common], help="forecast weekly demand and store the run")
+    p_forecast.add_argument("--horizon", type=int, default=13, help="weeks ahead (default 13)")
     p_notify = commands.add_parser("notify", parents=[common], help="send pending notifications over SMTP")
     p_notify.add_argument("--smtp-url", help="smtp://host:port or smtps://user:pass@host:port (default: SMTP_URL)")
     p_notify.add_argument("--limit", type=int, default=100, help="messages per drain (default 100)")
@@ -62,6 +65,16 @@ def main(argv: list[str] | None = None) -> int:
             finally:
                 bar.close()
             print(result.summary())
+            return 0
+        if args.command == "forecast":
+            from jobs.forecast import run_forecast
+
+            bar = _Bar("forecast")
+            try:
+                run = run_forecast(engine, horizon=args.horizon, progress=bar)
+            finally:
+                bar.close()
+            print(run.summary())
             return 0
         from jobs.notify import send_pending
 
