@@ -48,19 +48,12 @@ def main(argv: list[str] | None = None) -> int:
 
 def _valuation(engine, as_of: dt.date, args: argparse.Namespace) -> int:
     """Print or write the valuation table finance exports."""
-    from analytics.valuation import cogs_by_period, valuation_as_of
+    from analytics.valuation import valuation_table
     from data_access.frames import ledger, standard_costs
 
-    movements = ledger(engine, as_of)
-    names = movements.drop_duplicates("product_id").set_index("product_id")[["sku", "category"]]
-    columns = ["product_id", "ts", "qty", "unit_cost", *(["location_id"] if args.by_location else [])]
     standard = standard_costs(engine) if args.method == "standard" else None
-    if args.freq:
-        table = cogs_by_period(movements[columns], args.freq, args.method, standard)
-        table["period"] = table["period"].astype(str)
-    else:
-        table = valuation_as_of(movements[columns], as_of, args.method, standard).reset_index()
-    table = names.reset_index().merge(table, on="product_id", how="right")
+    table = valuation_table(ledger(engine, as_of), as_of, args.method, standard, by_location=args.by_location,
+                            freq=args.freq)
     if args.out:
         if args.out.suffix.lower() == ".xlsx":
             table.to_excel(args.out, index=False, sheet_name=f"{args.method} {as_of}")

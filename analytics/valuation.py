@@ -621,3 +621,28 @@ def cogs_by_period(
         column[pos] = values[seg_last]
         out[name] = column[filled]
     return out[cols]
+
+
+def valuation_table(
+    ledger: pd.DataFrame,
+    as_of: dt.date | str | pd.Timestamp,
+    method: Method = "fifo",
+    standard_cost: pd.Series | dict | None = None,
+    *,
+    by_location: bool = False,
+    freq: str | None = None,
+) -> pd.DataFrame:
+    """The table finance exports: :func:`valuation_as_of` (or, with ``freq``, :func:`cogs_by_period` with the period
+    as text) per product[, location], with the ledger's ``sku`` and ``category`` in front.
+
+    ``ledger``: movements with ``product_id``, ``ts``, ``qty``, ``unit_cost``, ``sku``, ``category`` (and
+    ``location_id`` for ``by_location``), e.g. ``data_access.frames.ledger``.
+    """
+    columns = ["product_id", "ts", "qty", "unit_cost", *(["location_id"] if by_location else [])]
+    if freq:
+        table = cogs_by_period(ledger[columns], freq, method, standard_cost)
+        table["period"] = table["period"].astype(str)
+    else:
+        table = valuation_as_of(ledger[columns], as_of, method, standard_cost).reset_index()
+    names = ledger.drop_duplicates("product_id")[["product_id", "sku", "category"]]
+    return names.merge(table, on="product_id", how="right")

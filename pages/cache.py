@@ -52,12 +52,8 @@ def ledger(as_of: dt.date) -> pd.DataFrame:
 @st.cache_data(ttl=TTL_SECONDS, show_spinner="Valuing the inventory…")
 def valuation_table(as_of: dt.date, method: str, by_location: bool) -> pd.DataFrame:
     """Valuation per product (and location) with sku and category, as of the end of ``as_of``."""
-    movements = ledger(as_of)
-    keys = ["product_id", *(["location_id"] if by_location else [])]
     standard = frames.standard_costs(engine()) if method == "standard" else None
-    table = valuation.valuation_as_of(movements[[*keys, "ts", "qty", "unit_cost"]], as_of, method, standard)
-    names = movements.drop_duplicates("product_id").set_index("product_id")[["sku", "category"]]
-    return names.reset_index().merge(table.reset_index(), on="product_id", how="right")
+    return valuation.valuation_table(ledger(as_of), as_of, method, standard, by_location=by_location)
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner="Computing COGS per period…")
