@@ -65,8 +65,11 @@ def read_frame(
     return frame
 
 
-_ORDER_LINES = """
-WITH line_ship AS (
+#: Per order line, its shipments up to ``:as_of``: shipped, shipped by the requested date, last ship date and
+#: last delivery date (null unless every shipment is delivered). The line state both the line frames here and
+#: the headline report's sums (``queries``) are built on; ``{line_window}`` narrows the lines.
+LINE_SHIP = """
+line_ship AS (
     SELECT sh.order_line_id,
            SUM(sh.qty) AS shipped,
            SUM(CASE WHEN sh.ship_date <= l.requested_date THEN sh.qty ELSE 0 END) AS shipped_by_requested,
@@ -76,13 +79,19 @@ WITH line_ship AS (
       JOIN fact_sales_order_line l ON l.id = sh.order_line_id
      WHERE sh.ship_date <= :as_of {line_window}
      GROUP BY sh.order_line_id
+)"""
+#: A line's cancelled quantity as of ``:as_of`` (a cancellation without a date counts from the order date).
+CANCELLED_BY_AS_OF = (
+    "CASE WHEN l.qty_cancelled > 0 AND COALESCE(l.cancelled_date, l.order_date) <= :as_of "
+    "THEN l.qty_cancelled ELSE 0 END"
 )
+
+_ORDER_LINES = "WITH" + LINE_SHIP + """
 SELECT l.order_no, l.line_no, l.product_id, l.location_id, l.customer_id, l.channel,
        p.sku, p.category, c.segment, c.tier, loc.code,
        l.order_date, l.requested_date, l.promised_date, l.qty_ordered,
        COALESCE(s.shipped, 0),
-       CASE WHEN l.qty_cancelled > 0 AND COALESCE(l.cancelled_date, l.order_date) <= :as_of
-            THEN l.qty_cancelled ELSE 0 END,
+       """ + CANCELLED_BY_AS_OF + """,
        l.cancelled_date, l.unit_price, l.discount, l.status, l.priority,
        COALESCE(s.shipped_by_requested, 0), s.last_ship, s.last_delivery, p.unit_cost
   FROM fact_sales_order_line l

@@ -10,27 +10,17 @@ import pandas as pd
 from sqlalchemy import Connection, Date, DateTime, Engine, bindparam, func, select, text
 
 from data_access import schema
+from data_access.frames import CANCELLED_BY_AS_OF, LINE_SHIP
 
 #: Per order line, as of a date: quantity shipped by then, shipped by the requested date,
 #: cancelled by then, and the last ship date. The same state ``frames.order_lines`` returns
 #: line by line for ``analytics.kpis`` (a test keeps the two in step).
-_LINE_STATUS = """
-WITH line_ship AS (
-    SELECT sh.order_line_id,
-           SUM(sh.qty) AS shipped,
-           SUM(CASE WHEN sh.ship_date <= l.requested_date THEN sh.qty ELSE 0 END) AS shipped_by_requested,
-           MAX(sh.ship_date) AS last_ship
-      FROM fact_shipment sh
-      JOIN fact_sales_order_line l ON l.id = sh.order_line_id
-     WHERE sh.ship_date <= :as_of
-     GROUP BY sh.order_line_id
-), raw_lines AS (
+_LINE_STATUS = "WITH" + LINE_SHIP.format(line_window="") + """, raw_lines AS (
     SELECT l.order_no, l.order_date, l.requested_date, l.qty_ordered, l.unit_price * (1 - l.discount) AS net_price,
            p.unit_cost,
            COALESCE(s.shipped, 0) AS shipped,
            COALESCE(s.shipped_by_requested, 0) AS shipped_by_requested,
-           CASE WHEN l.qty_cancelled > 0 AND COALESCE(l.cancelled_date, l.order_date) <= :as_of
-                THEN l.qty_cancelled ELSE 0 END AS cancelled,
+           """ + CANCELLED_BY_AS_OF + """ AS cancelled,
            COALESCE(l.cancelled_date, l.requested_date) AS cancelled_on,
            s.last_ship
       FROM fact_sales_order_line l
