@@ -22,8 +22,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.schema import AddConstraint, DropConstraint
 
-from data_access.frames import read_frame  # noqa: F401  (the loader reads through it)
-
 #: A load at least this large, and at least a quarter of the table, builds indexes afterwards.
 BULK_MODE_MIN_ROWS = 100_000
 

@@ -35,6 +35,7 @@ from sqlalchemy import Connection, Engine, Table, func, insert, select, text, up
 
 from data_access import schema
 from data_access.config import load_settings
+from data_access.frames import read_frame
 from etl import bulk, snapshots
 from etl.interchange import ENTITIES, ENTITY_BY_FILE, SNAPSHOT_INPUTS, UPDATED_AT, Entity
 from etl.validate import validate_chunk
@@ -456,7 +457,7 @@ def _reject_and_drop(
     connection: Connection, run: _Run, stage: str, file: str, stats: FileStats, query: str, column: str, reason: str
 ) -> None:
     """Reject the stage rows ``query`` selects (``_row``, value) and delete them from the stage."""
-    found = bulk.read_frame(connection, query, ["row_number", "value"], text_columns=("value",))
+    found = read_frame(connection, query, ["row_number", "value"], text_columns=("value",))
     if found.empty:
         return
     found = found.drop_duplicates("row_number")
@@ -512,7 +513,7 @@ def _touched_item_locations(connection: Connection, entity: Entity, stage: str) 
             f'SELECT DISTINCT p.id, l.id FROM "{stage}" s JOIN dim_product p ON p.sku = s.product '
             "JOIN dim_location l ON l.code = s.location"
         )
-    return bulk.read_frame(connection, sql, ["product_id", "location_id"])
+    return read_frame(connection, sql, ["product_id", "location_id"])
 
 
 def _depends_on(entity: Entity, loaded: Entity) -> bool:

@@ -25,6 +25,7 @@ import pandas as pd
 from sqlalchemy import Connection, delete, func, select
 
 from data_access import schema
+from data_access.frames import read_frame
 from data_access.queries import last_data_date
 from etl import bulk
 
@@ -123,7 +124,7 @@ def refresh(connection: Connection, touched: pd.DataFrame | None = None) -> int:
     previous_end = connection.execute(select(func.max(snap.c.snapshot_date))).scalar()
     everything = touched is None or previous_end is None or pd.Timestamp(previous_end) != end
     if everything:
-        pairs = bulk.read_frame(
+        pairs = read_frame(
             connection,
             "SELECT DISTINCT product_id, location_id FROM fact_inventory_movement UNION "
             "SELECT DISTINCT product_id, location_id FROM fact_sales_order_line UNION "
@@ -153,7 +154,7 @@ def _write_batches(connection: Connection, pairs: pd.DataFrame, end: pd.Timestam
         batch = pairs.iloc[start : start + BATCH_ITEM_LOCATIONS]
         products = ", ".join(str(int(p)) for p in batch["product_id"].unique())
         item_filter = f"product_id IN ({products})"
-        events = bulk.read_frame(
+        events = read_frame(
             connection, _events_sql(connection.dialect.name, item_filter), ["product_id", "location_id", "d", "measure", "delta"]
         )
         keep = events.merge(batch, on=["product_id", "location_id"])
