@@ -337,6 +337,69 @@ replenishment_proposal = Table(
     CheckConstraint("status IN ('proposed', 'approved', 'rejected', 'ordered')", name="status"),
 )
 
+forecast_override = Table(
+    "forecast_override",
+    metadata,
+    _id(),
+    Column("created_at", DateTime, nullable=False, server_default=func.current_timestamp()),
+    Column("created_by", String(64), nullable=False),
+    _fk("product_id", "dim_product", nullable=True),
+    Column("category", String(100)),
+    _fk("location_id", "dim_location", nullable=True),
+    Column("period_start", Date, nullable=False),
+    Column("period_end", Date, nullable=False),
+    Column("kind", String(8), nullable=False),
+    Column("value", Float, nullable=False),
+    Column("note", Text),
+    Column("active", Boolean, nullable=False, server_default="1"),
+    CheckConstraint("kind IN ('percent', 'level')", name="kind"),
+    CheckConstraint("period_end >= period_start", name="period"),
+    CheckConstraint("kind <> 'level' OR value >= 0", name="level_non_negative"),
+)
+
+location_transfer_lane = Table(
+    "location_transfer_lane",
+    metadata,
+    _id(),
+    _fk("from_location_id", "dim_location"),
+    _fk("to_location_id", "dim_location"),
+    Column("transfer_days", Float, nullable=False),
+    _updated_at(),
+    UniqueConstraint("from_location_id", "to_location_id"),
+    CheckConstraint("from_location_id <> to_location_id", name="not_self"),
+    CheckConstraint("transfer_days >= 0", name="days_non_negative"),
+)
+
+backorder_eta = Table(
+    "backorder_eta",
+    metadata,
+    _id(),
+    _fk("sales_order_line_id", "fact_sales_order_line", index=False),
+    Column("computed_at", DateTime, nullable=False, server_default=func.current_timestamp()),
+    Column("qty_open", Float, nullable=False),
+    Column("eta", Date),
+    Column("previous_eta", Date),
+    Column("source", String(16), nullable=False),
+    Column("reference", String(64)),
+    Column("priority", Boolean, nullable=False, server_default="0"),
+    Column("allocation_rank", Integer),
+    UniqueConstraint("sales_order_line_id"),
+    CheckConstraint("source IN ('stock', 'purchase', 'production', 'none')", name="source"),
+)
+
+order_contact_log = Table(
+    "order_contact_log",
+    metadata,
+    _id(),
+    Column("ts", DateTime, nullable=False, server_default=func.current_timestamp()),
+    Column("order_no", String(64), nullable=False, index=True),
+    Column("line_no", Integer),
+    Column("user_name", String(64), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("message", Text, nullable=False),
+    CheckConstraint("channel IN ('phone', 'email', 'chat', 'visit', 'note')", name="channel"),
+)
+
 notification_outbox = Table(
     "notification_outbox",
     metadata,
