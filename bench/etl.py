@@ -11,6 +11,7 @@ rows per second, the ratio, and the loader's peak memory (max RSS).
 from __future__ import annotations
 
 import argparse
+import csv
 import datetime as dt
 import resource
 import sys
@@ -55,7 +56,8 @@ def raw_copy(url: str, folder: Path) -> tuple[int, float]:
             path = folder / entity.file_name
             if not path.exists():
                 continue
-            header = path.open(encoding="utf-8").readline().strip().split(",")
+            with path.open(encoding="utf-8", newline="") as handle:
+                header = next(csv.reader(handle))
             columns = ", ".join(f'"{c}" text' for c in header)
             cursor.execute(f'CREATE TABLE "raw_{entity.name}" ({columns})')
             with path.open(encoding="utf-8") as handle:

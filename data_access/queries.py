@@ -9,13 +9,13 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Connection, Date, DateTime, Engine, bindparam, func, select, text
 
-from data_access import schema
+from data_access import derived, schema
 from data_access.frames import CANCELLED_BY_AS_OF, LINE_SHIP
 
 #: Per order line, as of a date: quantity shipped by then, shipped by the requested date,
 #: cancelled by then, and the last ship date. The same state ``frames.order_lines`` returns
 #: line by line for ``analytics.kpis`` (a test keeps the two in step).
-_LINE_STATUS = "WITH" + LINE_SHIP.format(line_window="") + """, raw_lines AS (
+_LINE_STATUS = "WITH{unsettled}" + LINE_SHIP + """, raw_lines AS (
     SELECT l.order_no, l.order_date, l.requested_date, l.qty_ordered, l.unit_price * (1 - l.discount) AS net_price,
            p.unit_cost,
            COALESCE(s.shipped, 0) AS shipped,
@@ -26,7 +26,7 @@ _LINE_STATUS = "WITH" + LINE_SHIP.format(line_window="") + """, raw_lines AS (
       FROM fact_sales_order_line l
       JOIN dim_product p ON p.id = l.product_id
       LEFT JOIN line_ship s ON s.order_line_id = l.id
-     WHERE l.order_date <= :as_of
+     WHERE l.order_date <= :as_of {line_window}
 ), lines AS (
     SELECT r.*,
            CASE WHEN requested_date <= :as_of THEN 1 ELSE 0 END AS due,
@@ -104,10 +104,7 @@ SELECT
     (SELECT COALESCE(SUM(qty_planned), 0) FROM fact_production_order
       WHERE status = 'finished' AND finished_date <= :as_of) AS planned_production,
     (SELECT COALESCE(SUM(qty_produced), 0) FROM fact_production_order
-      WHERE status = 'finished' AND finished_date <= :as_of) AS produced,
-    (SELECT SUM(on_hand * unit_cost) FROM fact_inventory_snapshot WHERE snapshot_date = :as_of) AS inventory_value,
-    (SELECT COUNT(*) FROM fact_inventory_snapshot
-      WHERE snapshot_date = :as_of AND unit_cost IS NULL AND on_hand <> 0) AS snapshot_rows_without_cost
+      WHERE status = 'finished' AND finished_date <= :as_of) AS produced
 """
 
 
@@ -118,7 +115,14 @@ def _days(later: str, earlier: str, dialect: str) -> str:
     return f"CAST(julianday({later}) - julianday({earlier}) AS INTEGER)"
 
 
-def _order_figures_sql(dialect: str) -> str:
+#: Orders placed by ``:as_of`` that were still changing after it (``data_access.derived``).
+_UNSETTLED = """ unsettled AS (
+    SELECT order_no FROM fact_order_state WHERE ordered <= :as_of AND (closed_on IS NULL OR closed_on > :as_of)
+),"""
+
+
+def _order_figures_sql(dialect: str, unsettled_only: bool = False) -> str:
+    """The order figures over every line, or over the lines of orders not yet closed by ``:as_of``."""
     ended = (
         "CASE WHEN last_ship IS NULL AND cancelled <= 1e-9 THEN requested_date "
         "WHEN last_ship IS NULL THEN cancelled_on WHEN cancelled <= 1e-9 THEN last_ship "
@@ -127,6 +131,8 @@ def _order_figures_sql(dialect: str) -> str:
     capped = "CASE WHEN ended > :as_of THEN :as_of ELSE ended END"
     days = _days(capped, "requested_date", dialect)
     return _ORDER_FIGURES.format(
+        unsettled=_UNSETTLED if unsettled_only else "",
+        line_window=" AND l.order_no IN (SELECT order_no FROM unsettled)" if unsettled_only else "",
         ended=ended,
         days_backordered=f"CASE WHEN {days} > 0 THEN {days} ELSE 0 END",
         order_cycle=_days("completed", "ordered", dialect),
@@ -198,52 +204,140 @@ def last_data_date(connectable: Engine | Connection) -> dt.date | None:
     return max(dates) if dates else None
 
 
-def headline_inputs(engine: Engine, as_of: dt.date, period_days: int = 365) -> dict[str, Any]:
-    """Sums the headline report needs, aggregated in the database over history up to ``as_of``.
+_SETTLED_LINES = """
+SELECT COALESCE(SUM(lines), 0) AS order_lines,
+       COALESCE(SUM(qty_ordered), 0) AS units_ordered,
+       COALESCE(SUM(CASE WHEN requested_date <= :as_of THEN lines END), 0) AS due_lines,
+       COALESCE(SUM(CASE WHEN requested_date <= :as_of THEN short_lines END), 0) AS backordered_lines,
+       COALESCE(SUM(CASE WHEN requested_date <= :as_of THEN qty_ordered END), 0) AS due_units,
+       COALESCE(SUM(CASE WHEN requested_date <= :as_of THEN filled_units END), 0) AS units_shipped_by_requested,
+       COALESCE(SUM(CASE WHEN requested_date <= :as_of THEN shipped_revenue END), 0) AS due_lines_revenue,
+       COALESCE(SUM(lost_units), 0) AS lost_sales_units,
+       COALESCE(SUM(lost_revenue), 0) AS lost_sales_revenue,
+       COALESCE(SUM(CASE WHEN requested_date <= :as_of THEN lost_margin END), 0) AS lost_margin,
+       COALESCE(SUM(CASE WHEN requested_date <= :as_of THEN backlog_value_days END), 0) AS backlog_value_days,
+       COALESCE(SUM(CASE WHEN requested_date <= :as_of THEN backorders_without_cost END), 0)
+           AS backorders_without_cost
+  FROM agg_settled_lines
+ WHERE order_closed_on <= :as_of
+"""
 
-    ``period_days`` is the trailing window for COGS and average inventory (turnover).
-    """
+_SETTLED_ORDERS = """
+SELECT COALESCE(SUM(orders), 0) AS orders,
+       COALESCE(SUM(shipped_orders), 0) AS shipped_orders,
+       COALESCE(SUM(on_time_orders), 0) AS on_time_orders,
+       COALESCE(SUM(CASE WHEN last_requested <= :as_of THEN orders END), 0) AS due_orders,
+       COALESCE(SUM(CASE WHEN last_requested <= :as_of THEN filled_orders END), 0) AS filled_orders,
+       COALESCE(SUM(shipped_orders), 0) AS completed_orders,
+       COALESCE(SUM(order_cycle_days), 0) AS order_cycle_days
+  FROM agg_settled_orders
+ WHERE closed_on <= :as_of
+"""
+
+_DAILY = """
+SELECT COALESCE(SUM(CASE WHEN day <= :as_of THEN revenue END), 0) AS revenue,
+       COALESCE(SUM(CASE WHEN day <= :as_of THEN ledger_qty END), 0) AS on_hand,
+       COALESCE(SUM(CASE WHEN day <= :as_of THEN issue_value END), 0) AS cogs,
+       COALESCE(SUM(CASE WHEN day <= :as_of THEN issues END), 0) AS issues,
+       COALESCE(SUM(CASE WHEN day <= :as_of THEN issues_without_cost END), 0) AS issues_without_cost,
+       COALESCE(SUM(CASE WHEN day > :since_date AND day <= :as_of THEN issue_value END), 0) AS period_cogs,
+       COALESCE(SUM(CASE WHEN day > :since_date AND day <= :as_of THEN issues END), 0) AS period_issues,
+       COALESCE(SUM(CASE WHEN day > :since_date AND day <= :as_of THEN issues_without_cost END), 0)
+           AS period_issues_without_cost,
+       SUM(CASE WHEN day = :as_of THEN inventory_value END) AS inventory_value,
+       COALESCE(SUM(CASE WHEN day = :as_of THEN snapshot_rows_without_cost END), 0) AS snapshot_rows_without_cost,
+       SUM(CASE WHEN day > :since_date AND day <= :as_of THEN inventory_value END)
+         / NULLIF(SUM(CASE WHEN day > :since_date AND day <= :as_of AND snapshot_rows > 0 THEN 1 ELSE 0 END), 0)
+           AS average_inventory_value,
+       COALESCE(SUM(CASE WHEN day > :since_date AND day <= :as_of THEN snapshot_rows_without_cost END), 0)
+           AS average_without_cost
+  FROM agg_daily
+"""
+
+
+def _order_figures(connection: Connection, as_of: dt.date, use_derived: bool) -> dict[str, float]:
+    """The order figures: closed orders from the rollups plus the rest line by line, or all line by line."""
+    dialect = connection.dialect.name
+    live = connection.execute(_params(_order_figures_sql(dialect, use_derived)), {"as_of": as_of}).mappings().one()
+    figures = {k: float(v or 0) for k, v in live.items()}
+    if use_derived:
+        for sql in (_SETTLED_LINES, _SETTLED_ORDERS):
+            for key, value in connection.execute(_params(sql), {"as_of": as_of}).mappings().one().items():
+                figures[key] += float(value or 0)
+    return figures
+
+
+def _daily_figures(connection: Connection, as_of: dt.date, since_date: dt.date, use_derived: bool) -> dict[str, Any]:
+    """Revenue, on-hand units, COGS (all and trailing) and inventory values, from ``agg_daily`` or the facts."""
+    if use_derived:
+        return dict(connection.execute(_params(_DAILY), {"as_of": as_of, "since_date": since_date}).mappings().one())
     until = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time())
-    since_date = as_of - dt.timedelta(days=period_days)
     since = dt.datetime.combine(since_date + dt.timedelta(days=1), dt.time())
-    with engine.connect() as connection:
-        dialect = engine.dialect.name
-        orders = connection.execute(_params(_order_figures_sql(dialect)), {"as_of": as_of}).mappings().one()
-        supply = connection.execute(
-            _params(_SUPPLY_FIGURES.format(lead_time=_days("received_date", "order_date", dialect))), {"as_of": as_of}
-        ).mappings().one()
-        revenue = connection.execute(_params(_REVENUE), {"as_of": as_of}).scalar_one()
-        cogs = connection.execute(_params(_COGS), {"since": since, "until": until}).mappings().one()
-        on_order = connection.execute(_params(_ON_ORDER), {"as_of": as_of}).scalar_one()
-        inventory = connection.execute(
-            _params(_AVERAGE_INVENTORY_VALUE), {"as_of": as_of, "since_date": since_date}
-        ).mappings().one()
-        on_hand = connection.execute(
+    supply_value = connection.execute(
+        _params(
+            "SELECT SUM(on_hand * unit_cost) AS inventory_value, "
+            "COUNT(CASE WHEN unit_cost IS NULL AND on_hand <> 0 THEN 1 END) AS snapshot_rows_without_cost "
+            "FROM fact_inventory_snapshot WHERE snapshot_date = :as_of"
+        ),
+        {"as_of": as_of},
+    ).mappings().one()
+    cogs = connection.execute(_params(_COGS), {"since": since, "until": until}).mappings().one()
+    inventory = connection.execute(
+        _params(_AVERAGE_INVENTORY_VALUE), {"as_of": as_of, "since_date": since_date}
+    ).mappings().one()
+    return {
+        "revenue": connection.execute(_params(_REVENUE), {"as_of": as_of}).scalar_one(),
+        "on_hand": connection.execute(
             select(func.coalesce(func.sum(schema.fact_inventory_movement.c.qty), 0)).where(
                 schema.fact_inventory_movement.c.ts < until
             )
-        ).scalar_one()
+        ).scalar_one(),
+        **cogs,
+        **supply_value,
+        "average_inventory_value": inventory["value"],
+        "average_without_cost": inventory["without_cost"],
+    }
+
+
+def headline_inputs(engine: Engine, as_of: dt.date, period_days: int = 365, use_derived: bool | None = None) -> dict[str, Any]:
+    """Sums the headline report needs, aggregated in the database over history up to ``as_of``.
+
+    ``period_days`` is the trailing window for COGS and average inventory (turnover). The
+    derived state (``data_access.derived``) is used when it is current, unless ``use_derived``
+    says otherwise; both ways give the same figures (a test holds them together).
+    """
+    since_date = as_of - dt.timedelta(days=period_days)
+    with engine.connect() as connection:
+        if use_derived is None:
+            use_derived = derived.is_current(connection)
+        dialect = engine.dialect.name
+        orders = _order_figures(connection, as_of, use_derived)
+        supply = connection.execute(
+            _params(_SUPPLY_FIGURES.format(lead_time=_days("received_date", "order_date", dialect))), {"as_of": as_of}
+        ).mappings().one()
+        daily = _daily_figures(connection, as_of, since_date, use_derived)
+        on_order = connection.execute(_params(_ON_ORDER), {"as_of": as_of}).scalar_one()
         products = connection.execute(select(func.count()).select_from(schema.dim_product)).scalar_one()
         first_order = connection.execute(select(func.min(schema.fact_sales_order_line.c.order_date))).scalar()
     first_day = pd.Timestamp(first_order).date() if first_order is not None else None
     history_days = (as_of - first_day).days + 1 if first_day else 0
     return {
-        **{k: float(v or 0) for k, v in orders.items()},
-        **{k: float(v or 0) for k, v in supply.items() if k != "inventory_value"},
-        "inventory_value": float(supply["inventory_value"])
-        if supply["inventory_value"] is not None and not supply["snapshot_rows_without_cost"]
+        **orders,
+        **{k: float(v or 0) for k, v in supply.items()},
+        "inventory_value": float(daily["inventory_value"])
+        if daily["inventory_value"] is not None and not daily["snapshot_rows_without_cost"]
         else None,
-        "revenue": float(revenue or 0),
+        "revenue": float(daily["revenue"] or 0),
         "products": int(products),
-        "on_hand_units": float(on_hand or 0),
+        "on_hand_units": float(daily["on_hand"] or 0),
         "on_order_units": float(on_order or 0),
-        "cogs": float(cogs["cogs"]) if cogs["issues"] and not cogs["issues_without_cost"] else None,
-        "period_cogs": float(cogs["period_cogs"])
-        if cogs["period_issues"] and not cogs["period_issues_without_cost"]
+        "cogs": float(daily["cogs"]) if daily["issues"] and not daily["issues_without_cost"] else None,
+        "period_cogs": float(daily["period_cogs"])
+        if daily["period_issues"] and not daily["period_issues_without_cost"]
         else None,
         "period_days": min(period_days, history_days),
-        "average_inventory_value": float(inventory["value"])
-        if inventory["value"] is not None and not inventory["without_cost"]
+        "average_inventory_value": float(daily["average_inventory_value"])
+        if daily["average_inventory_value"] is not None and not daily["average_without_cost"]
         else None,
     }
 

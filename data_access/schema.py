@@ -5,7 +5,10 @@ Conventions:
 - quantities are in the product's unit, money in one currency, timestamps in UTC (naive);
 - ``fact_inventory_movement`` is the append-only ledger: on-hand is the sum of ``qty``;
   database triggers (see the migrations) refuse UPDATE and DELETE on it;
-- ``fact_inventory_snapshot`` is derived from the ledger and the order tables by ``etl``.
+- ``fact_inventory_snapshot`` is derived from the ledger and the order tables by ``etl``;
+- the order state and ``agg_*`` tables are derived too (``data_access.derived``), keyed by what
+  they summarise rather than by a surrogate id, so the headline report reads a few thousand
+  rows instead of every order line.
 """
 
 from __future__ import annotations
@@ -254,6 +257,97 @@ fact_inventory_snapshot = Table(
     Column("backordered", Float, nullable=False),
     Column("unit_cost", Float),
     UniqueConstraint("product_id", "location_id", "snapshot_date"),
+)
+
+# --- derived state for fast reporting (rebuilt by data_access.derived after every load) --
+
+fact_order_line_state = Table(
+    "fact_order_line_state",
+    metadata,
+    Column("sales_order_line_id", Integer, ForeignKey("fact_sales_order_line.id"), primary_key=True),
+    Column("order_no", String(64), nullable=False, index=True),
+    Column("product_id", Integer, nullable=False),
+    Column("location_id", Integer, nullable=False),
+    Column("order_date", Date, nullable=False),
+    Column("requested_date", Date, nullable=False),
+    Column("qty_ordered", Float, nullable=False),
+    Column("net_price", Float, nullable=False),
+    Column("shipped", Float, nullable=False),
+    Column("shipped_by_requested", Float, nullable=False),
+    Column("last_ship", Date),
+    Column("qty_cancelled", Float, nullable=False),
+    Column("cancel_effective", Date),
+    Column("cancelled_on", Date),
+    Column("closed_on", Date),
+    Column("order_closed_on", Date, index=True),
+    Index("ix_line_state_product_location", "product_id", "location_id"),
+)
+
+fact_order_state = Table(
+    "fact_order_state",
+    metadata,
+    Column("order_no", String(64), primary_key=True),
+    Column("ordered", Date, nullable=False),
+    Column("last_requested", Date, nullable=False),
+    Column("closed_on", Date, index=True),
+    Column("has_shipment", Integer, nullable=False),
+    Column("is_late", Integer, nullable=False),
+    Column("any_short", Integer, nullable=False),
+    Column("completed", Date),
+)
+
+agg_settled_lines = Table(
+    "agg_settled_lines",
+    metadata,
+    Column("order_closed_on", Date, primary_key=True),
+    Column("requested_date", Date, primary_key=True),
+    Column("lines", Integer, nullable=False),
+    Column("qty_ordered", Float, nullable=False),
+    Column("short_lines", Integer, nullable=False),
+    Column("filled_units", Float, nullable=False),
+    Column("shipped_revenue", Float, nullable=False),
+    Column("lost_units", Float, nullable=False),
+    Column("lost_revenue", Float, nullable=False),
+    Column("lost_margin", Float, nullable=False),
+    Column("backlog_value_days", Float, nullable=False),
+    Column("backorders_without_cost", Integer, nullable=False),
+)
+
+agg_settled_orders = Table(
+    "agg_settled_orders",
+    metadata,
+    Column("closed_on", Date, primary_key=True),
+    Column("last_requested", Date, primary_key=True),
+    Column("orders", Integer, nullable=False),
+    Column("shipped_orders", Integer, nullable=False),
+    Column("on_time_orders", Integer, nullable=False),
+    Column("filled_orders", Integer, nullable=False),
+    Column("order_cycle_days", Float, nullable=False),
+)
+
+agg_daily = Table(
+    "agg_daily",
+    metadata,
+    Column("day", Date, primary_key=True),
+    Column("ledger_qty", Float, nullable=False),
+    Column("issue_value", Float, nullable=False),
+    Column("issues", Integer, nullable=False),
+    Column("issues_without_cost", Integer, nullable=False),
+    Column("revenue", Float, nullable=False),
+    Column("units_shipped", Float, nullable=False),
+    Column("inventory_value", Float),
+    Column("snapshot_rows", Integer, nullable=False),
+    Column("snapshot_rows_without_cost", Integer, nullable=False),
+)
+
+derived_refresh = Table(
+    "derived_refresh",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("refreshed_at", DateTime, nullable=False, server_default=func.current_timestamp()),
+    Column("max_line_id", Integer),
+    Column("max_shipment_id", Integer),
+    Column("max_movement_id", Integer),
 )
 
 fact_cycle_count = Table(

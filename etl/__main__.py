@@ -64,6 +64,9 @@ def main(argv: list[str] | None = None) -> int:
     p_nw.add_argument("path", type=Path)
     commands.add_parser("init", help="migrate, and load the configured demo company into an empty database")
     commands.add_parser("docs", help="write docs/interchange.md from the format definition")
+    commands.add_parser(
+        "refresh", help="rebuild the derived order state and rollups (after writes that bypassed the loader)"
+    )
     args = parser.parse_args(argv)
 
     if args.command == "docs":
@@ -95,6 +98,14 @@ def main(argv: list[str] | None = None) -> int:
 
             upgrade(engine)
             _run_load(lambda bar: load_northwind(engine, args.path, progress=bar), "northwind")
+        elif args.command == "refresh":
+            from data_access import derived
+
+            upgrade(engine)
+            started = time.perf_counter()
+            with engine.begin() as connection:
+                derived.refresh(connection)
+            print(f"derived order state rebuilt in {time.perf_counter() - started:.1f} s")
         elif args.command == "init":
             started = time.perf_counter()
             loaded = ensure_ready(engine, settings, progress=_Bar("first run"))

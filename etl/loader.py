@@ -33,12 +33,15 @@ from pathlib import Path
 import pandas as pd
 from sqlalchemy import Connection, Engine, Table, func, insert, select, text, update
 
-from data_access import schema
+from data_access import derived, schema
 from data_access.config import load_settings
 from data_access.frames import read_frame
 from etl import bulk, snapshots
 from etl.interchange import ENTITIES, ENTITY_BY_FILE, SNAPSHOT_INPUTS, UPDATED_AT, Entity
 from etl.validate import validate_chunk
+
+#: Files whose rows change the derived order state (``data_access.derived``).
+ORDER_STATE_INPUTS = frozenset({"sales_order_lines", "shipments"})
 
 #: Rejects kept in memory to record on a failed run (the rest are counted).
 MAX_REJECTS_KEPT = 10_000
@@ -435,8 +438,12 @@ def _stage_file(connection: Connection, run: _Run, validation: _Validation) -> t
 
 def _apply_file(
     connection: Connection, run: _Run, validation: _Validation, stage: Table
-) -> tuple[FileStats, pd.DataFrame | None]:
-    """Database checks and the upsert of a staged file; return its stats and touched item-locations."""
+) -> tuple[FileStats, pd.DataFrame | None, bool]:
+    """Database checks and the upsert of a staged file.
+
+    Returns its stats, the item-locations whose snapshots must be rebuilt (None when nothing
+    changed), and whether it changed anything; changed orders are marked for ``derived.refresh``.
+    """
     entity, stats = validation.entity, validation.stats
     _database_checks(connection, run, entity, stage.name, validation.path.name, stats)
     touched = _touched_item_locations(connection, entity, stage.name) if entity.name in SNAPSHOT_INPUTS else None
@@ -449,8 +456,11 @@ def _apply_file(
     stats.rows_loaded = stats.rows_read - stats.rows_rejected
     stats.inserted = after - before
     stats.updated = max(changed - stats.inserted, 0) if not entity.append_only else 0
+    changed = bool(stats.inserted or stats.updated)
+    if changed and entity.name in ORDER_STATE_INPUTS:
+        derived.mark_changed_orders(connection, stage.name)
     connection.execute(text(f'DROP TABLE "{stage.name}"'))
-    return stats, touched if (stats.inserted or stats.updated) else None
+    return stats, touched if changed else None, changed
 
 
 def _reject_and_drop(
@@ -565,6 +575,7 @@ def load_directory(
         with engine.begin() as connection:
             marks = _watermarks(connection, source)
             touched: list[pd.DataFrame] = []
+            anything_changed = False
             new_marks: list[tuple[str, str, str | None]] = []
             todo: list[tuple[Entity, Path, str, bool]] = []
             for entity, path in files:
@@ -594,13 +605,14 @@ def load_directory(
                     following = next((i for i in to_load if i > index), None)
                     if following is not None and not _depends_on(todo[following][0], entity):
                         validation = start(following)  # validated while this file is checked and upserted
-                    stats, item_locations = _apply_file(connection, run, current, stage)
+                    stats, item_locations, changed = _apply_file(connection, run, current, stage)
                     if validation is None:
                         validation = start(following)
                     run.files.append(stats)
                     new_marks.append((entity.name, sha, mark))
                     if item_locations is not None:
                         touched.append(item_locations)
+                    anything_changed |= changed
             finally:
                 if validation is not None:
                     validation.stop()
@@ -618,6 +630,9 @@ def load_directory(
             if touched:
                 run.report(0, "rebuilding inventory snapshots")
                 snapshots.refresh(connection, pd.concat(touched).drop_duplicates())
+            if anything_changed:
+                run.report(0, "rebuilding the order state for reports")
+                derived.refresh(connection, full=False)
             for entity_name, sha, mark in new_marks:
                 _save_watermark(connection, source, entity_name, sha, mark, run.run_id)
             _finish_run(connection, run, "succeeded", "")

@@ -1,0 +1,124 @@
+"""The derived order state gives the headline report exactly the figures of the full computation.
+
+``data_access.derived`` keeps closed orders' final state and rollups so the report reads a few
+thousand rows; the report then adds the orders still open as of the date. These tests compare
+both ways at many dates, after a full load, after an incremental load that changes a few
+orders, and when something wrote past the loader (the report must notice and fall back).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from sqlalchemy import func, insert, select
+
+from data_access import derived, schema
+from data_access.queries import headline_inputs, last_data_date
+from etl.loader import load_directory
+
+
+def _assert_same_figures(engine, days) -> None:
+    for day in days:
+        fast = headline_inputs(engine, day, use_derived=True)
+        full = headline_inputs(engine, day, use_derived=False)
+        assert fast.keys() == full.keys()
+        for key, value in full.items():
+            if value is None:
+                assert fast[key] is None, (day, key)
+            else:
+                assert fast[key] == pytest.approx(value, rel=1e-9, abs=1e-6), (day, key)
+
+
+def _dates(engine) -> list[dt.date]:
+    end = last_data_date(engine)
+    return [end, end - dt.timedelta(days=1), end - dt.timedelta(days=9), end - dt.timedelta(days=45),
+            end - dt.timedelta(days=200), end - dt.timedelta(days=700), dt.date(2000, 1, 1)]
+
+
+def test_full_load_builds_state_that_matches(engine, small_demo_dir: Path) -> None:
+    load_directory(engine, small_demo_dir, today=dt.date(2026, 11, 1))
+    assert derived.is_current(engine)
+    with engine.connect() as connection:
+        lines = connection.execute(select(func.count()).select_from(schema.fact_sales_order_line)).scalar_one()
+        states = connection.execute(select(func.count()).select_from(schema.fact_order_line_state)).scalar_one()
+        open_orders = connection.execute(
+            select(func.count()).select_from(schema.fact_order_state).where(schema.fact_order_state.c.closed_on.is_(None))
+        ).scalar_one()
+        orders = connection.execute(select(func.count()).select_from(schema.fact_order_state)).scalar_one()
+    assert states == lines
+    assert 0 < open_orders < orders  # the demo ends with some orders still open, most closed
+    _assert_same_figures(engine, _dates(engine))
+
+
+def test_incremental_load_refreshes_only_changed_orders(engine, small_demo_dir: Path, tmp_path: Path) -> None:
+    load_directory(engine, small_demo_dir, today=dt.date(2026, 11, 1))
+    end = last_data_date(engine)
+    with engine.connect() as connection:
+        state = schema.fact_order_line_state
+        open_line = connection.execute(
+            select(state.c.order_no, schema.fact_sales_order_line.c.line_no, state.c.qty_ordered, state.c.shipped)
+            .join(schema.fact_sales_order_line, schema.fact_sales_order_line.c.id == state.c.sales_order_line_id)
+            .where(state.c.closed_on.is_(None), state.c.qty_cancelled == 0)
+            .order_by(state.c.order_no)
+            .limit(1)
+        ).one()
+        before = connection.execute(
+            select(schema.fact_order_state.c.closed_on).where(schema.fact_order_state.c.order_no == open_line.order_no)
+        ).scalar_one()
+    assert before is None
+    # A drop with one shipment that completes the open line, on the last day of the data.
+    folder = tmp_path / "drop"
+    folder.mkdir()
+    template = pd.read_csv(small_demo_dir / "shipments.csv", nrows=1, dtype=str)
+    row = template.iloc[0].copy()
+    row["shipment_no"] = "SH-TEST-1"
+    row["order_no"], row["line_no"] = open_line.order_no, str(open_line.line_no)
+    row["ship_date"] = row["eta"] = end.isoformat()
+    row["qty"] = str(open_line.qty_ordered - open_line.shipped)
+    for column in ("delivered_date",):
+        if column in row.index:
+            row[column] = ""
+    if "status" in row.index:
+        row["status"] = "in_transit"
+    pd.DataFrame([row]).to_csv(folder / "shipments.csv", index=False)
+    load_directory(engine, folder, today=dt.date(2026, 11, 1))
+    assert derived.is_current(engine)
+    with engine.connect() as connection:
+        after = connection.execute(
+            select(schema.fact_order_state.c.closed_on).where(schema.fact_order_state.c.order_no == open_line.order_no)
+        ).scalar_one()
+    lines_of_order = pd.read_csv(small_demo_dir / "sales_order_lines.csv", dtype=str).query(
+        "order_no == @open_line.order_no"
+    )
+    if len(lines_of_order) == 1:
+        assert pd.Timestamp(after).date() == end  # the order closed with that shipment
+    _assert_same_figures(engine, [end, end - dt.timedelta(days=1), end - dt.timedelta(days=60)])
+
+
+def test_writes_past_the_loader_make_the_report_fall_back(engine, small_demo_dir: Path) -> None:
+    load_directory(engine, small_demo_dir, today=dt.date(2026, 11, 1))
+    end = last_data_date(engine)
+    with engine.begin() as connection:
+        line = connection.execute(
+            select(schema.fact_sales_order_line.c.id, schema.fact_sales_order_line.c.qty_ordered)
+            .join(schema.fact_order_line_state,
+                  schema.fact_order_line_state.c.sales_order_line_id == schema.fact_sales_order_line.c.id)
+            .where(schema.fact_order_line_state.c.closed_on.is_(None))
+            .limit(1)
+        ).one()
+        connection.execute(insert(schema.fact_shipment).values(
+            shipment_no="SH-DIRECT", order_line_id=line.id, ship_date=end, qty=line.qty_ordered, status="shipped",
+        ))
+    assert not derived.is_current(engine)
+    stale = headline_inputs(engine, end, use_derived=True)
+    correct = headline_inputs(engine, end)  # notices the state is behind and computes in full
+    assert correct == headline_inputs(engine, end, use_derived=False)
+    assert correct["open_orders"] == stale["open_orders"] - 1 or correct["revenue"] != stale["revenue"]
+    with engine.begin() as connection:
+        derived.refresh(connection)
+    assert derived.is_current(engine)
+    _assert_same_figures(engine, [end])
+    assert headline_inputs(engine, end) == pytest.approx(correct)
