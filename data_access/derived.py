@@ -14,7 +14,8 @@ final state. So, after every load:
   and ``agg_settled_orders`` counts closed orders by (``closed_on``, ``last_requested``): as of
   a date D the closed part is the rows with a closing date ≤ D, and "due" is requested ≤ D.
 - ``agg_daily`` has, per day, the ledger's net quantity, the cost of issues (COGS), revenue
-  and units shipped, and the inventory value of that day's snapshot.
+  and units shipped, the inventory value of that day's snapshot, and the lines requested that
+  day with how many of them were not shipped in full by then (backordered: final once due).
 
 The report then adds the closed part (a few thousand rollup rows) to the orders still open
 at D, computed line by line from the shipments as before (a small set when D is recent).
@@ -169,27 +170,34 @@ def _daily_sql(dialect: str) -> str:
     day = "CAST(m.ts AS DATE)" if dialect == "postgresql" else "DATE(m.ts)"
     return f"""
     INSERT INTO agg_daily (day, ledger_qty, issue_value, issues, issues_without_cost, revenue, units_shipped,
-                           inventory_value, snapshot_rows, snapshot_rows_without_cost)
+                           inventory_value, snapshot_rows, snapshot_rows_without_cost, requested_lines, short_lines)
     SELECT day, SUM(ledger_qty), SUM(issue_value), SUM(issues), SUM(issues_without_cost), SUM(revenue),
-           SUM(units_shipped), SUM(inventory_value), SUM(snapshot_rows), SUM(snapshot_rows_without_cost)
+           SUM(units_shipped), SUM(inventory_value), SUM(snapshot_rows), SUM(snapshot_rows_without_cost),
+           SUM(requested_lines), SUM(short_lines)
       FROM (
         SELECT {day} AS day, SUM(m.qty) AS ledger_qty,
                COALESCE(SUM(CASE WHEN m.kind = 'shipment' THEN -m.qty * m.unit_cost END), 0) AS issue_value,
                SUM(CASE WHEN m.kind = 'shipment' THEN 1 ELSE 0 END) AS issues,
                SUM(CASE WHEN m.kind = 'shipment' AND m.unit_cost IS NULL THEN 1 ELSE 0 END) AS issues_without_cost,
                0 AS revenue, 0 AS units_shipped, CAST(NULL AS DOUBLE PRECISION) AS inventory_value, 0 AS snapshot_rows,
-               0 AS snapshot_rows_without_cost
+               0 AS snapshot_rows_without_cost, 0 AS requested_lines, 0 AS short_lines
           FROM fact_inventory_movement m
          GROUP BY {day}
         UNION ALL
-        SELECT sh.ship_date, 0, 0, 0, 0, SUM(sh.qty * l.unit_price * (1 - l.discount)), SUM(sh.qty), CAST(NULL AS DOUBLE PRECISION), 0, 0
+        SELECT sh.ship_date, 0, 0, 0, 0, SUM(sh.qty * l.unit_price * (1 - l.discount)), SUM(sh.qty), CAST(NULL AS DOUBLE PRECISION), 0, 0,
+               0, 0
           FROM fact_shipment sh JOIN fact_sales_order_line l ON l.id = sh.order_line_id
          GROUP BY sh.ship_date
         UNION ALL
         SELECT snapshot_date, 0, 0, 0, 0, 0, 0, SUM(on_hand * unit_cost), COUNT(*),
-               SUM(CASE WHEN unit_cost IS NULL AND on_hand <> 0 THEN 1 ELSE 0 END)
+               SUM(CASE WHEN unit_cost IS NULL AND on_hand <> 0 THEN 1 ELSE 0 END), 0, 0
           FROM fact_inventory_snapshot
          GROUP BY snapshot_date
+        UNION ALL
+        SELECT requested_date, 0, 0, 0, 0, 0, 0, CAST(NULL AS DOUBLE PRECISION), 0, 0, COUNT(*),
+               SUM(CASE WHEN shipped_by_requested < qty_ordered - 1e-9 THEN 1 ELSE 0 END)
+          FROM fact_order_line_state
+         GROUP BY requested_date
       ) d
      GROUP BY day
     """

@@ -375,23 +375,51 @@ def _month_expression(engine: Engine, column: str) -> str:
     return f"SUBSTR({column}, 1, 7)"
 
 
-def monthly_trend(engine: Engine, as_of: dt.date) -> pd.DataFrame:
-    """Per month: revenue, units shipped, lines due and backordered (by requested month)."""
+_MONTHLY_DERIVED = """
+SELECT {month} AS month, SUM(revenue) AS revenue, SUM(units_shipped) AS units_shipped,
+       SUM(requested_lines) AS due_lines, SUM(short_lines) AS backordered_lines
+  FROM agg_daily
+ WHERE day <= :as_of
+ GROUP BY {month}
+ ORDER BY 1
+"""
+
+
+def monthly_trend(engine: Engine, as_of: dt.date, use_derived: bool | None = None) -> pd.DataFrame:
+    """Per month: revenue, units shipped (by ship month), lines due and backordered (by requested month).
+
+    From ``agg_daily`` when the derived state is current (a line's backordered flag is final once
+    it is due), else from the facts.
+    """
     with engine.connect() as connection:
-        sales = pd.DataFrame(
-            connection.execute(
-                _params(_MONTHLY.format(month=_month_expression(engine, "sh.ship_date"))), {"as_of": as_of}
-            ).all(),
-            columns=["month", "revenue", "units_shipped"],
-        )
-        backorders = pd.DataFrame(
-            connection.execute(
-                _params(_MONTHLY_BACKORDERS.format(month=_month_expression(engine, "l.requested_date"))),
-                {"as_of": as_of},
-            ).all(),
-            columns=["month", "due_lines", "backordered_lines"],
-        )
-    trend = sales.merge(backorders, on="month", how="outer").sort_values("month").fillna(0)
+        if use_derived is None:
+            use_derived = derived.is_current(connection)
+        if use_derived:
+            trend = pd.DataFrame(
+                connection.execute(
+                    _params(_MONTHLY_DERIVED.format(month=_month_expression(engine, "day"))), {"as_of": as_of}
+                ).all(),
+                columns=["month", "revenue", "units_shipped", "due_lines", "backordered_lines"],
+            )
+            trend = trend[(trend[["revenue", "units_shipped", "due_lines"]] != 0).any(axis=1)]
+        else:
+            sales = pd.DataFrame(
+                connection.execute(
+                    _params(_MONTHLY.format(month=_month_expression(engine, "sh.ship_date"))), {"as_of": as_of}
+                ).all(),
+                columns=["month", "revenue", "units_shipped"],
+            )
+            backorders = pd.DataFrame(
+                connection.execute(
+                    _params(_MONTHLY_BACKORDERS.format(month=_month_expression(engine, "l.requested_date"))),
+                    {"as_of": as_of},
+                ).all(),
+                columns=["month", "due_lines", "backordered_lines"],
+            )
+            trend = sales.merge(backorders, on="month", how="outer")
+    trend = trend.sort_values("month").fillna(0)
+    for column in ("revenue", "units_shipped", "due_lines", "backordered_lines"):
+        trend[column] = trend[column].astype(float)
     trend["backorder_rate"] = trend["backordered_lines"] / trend["due_lines"].where(trend["due_lines"] > 0)
     trend["month"] = pd.to_datetime(trend["month"] + "-01")
     return trend.reset_index(drop=True)

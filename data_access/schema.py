@@ -338,6 +338,8 @@ agg_daily = Table(
     Column("inventory_value", Float),
     Column("snapshot_rows", Integer, nullable=False),
     Column("snapshot_rows_without_cost", Integer, nullable=False),
+    Column("requested_lines", Integer, nullable=False),
+    Column("short_lines", Integer, nullable=False),
 )
 
 derived_refresh = Table(

@@ -122,3 +122,13 @@ def test_writes_past_the_loader_make_the_report_fall_back(engine, small_demo_dir
     assert derived.is_current(engine)
     _assert_same_figures(engine, [end])
     assert headline_inputs(engine, end) == pytest.approx(correct)
+
+
+def test_monthly_trend_from_rollups_equals_facts(engine, small_demo_dir: Path) -> None:
+    from data_access.queries import monthly_trend
+
+    load_directory(engine, small_demo_dir, today=dt.date(2026, 11, 1))
+    for day in _dates(engine)[:5]:
+        fast = monthly_trend(engine, day, use_derived=True)
+        full = monthly_trend(engine, day, use_derived=False)
+        pd.testing.assert_frame_equal(fast, full, check_dtype=False, atol=1e-6)

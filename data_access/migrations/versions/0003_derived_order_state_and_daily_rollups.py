@@ -30,6 +30,8 @@ def upgrade() -> None:
     sa.Column('inventory_value', sa.Float(), nullable=True),
     sa.Column('snapshot_rows', sa.Integer(), nullable=False),
     sa.Column('snapshot_rows_without_cost', sa.Integer(), nullable=False),
+    sa.Column('requested_lines', sa.Integer(), nullable=False),
+    sa.Column('short_lines', sa.Integer(), nullable=False),
     sa.PrimaryKeyConstraint('day', name=op.f('pk_agg_daily'))
     )
     op.create_table('agg_settled_lines',
