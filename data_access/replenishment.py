@@ -201,13 +201,21 @@ def po_history(engine: Engine, as_of: dt.date, since: dt.date | None = None) -> 
 def latest_forecast(engine: Engine, start: dt.date, end: dt.date) -> pd.DataFrame:
     """The newest forecast of every product-location, its periods starting in [start, end].
 
-    For each product-location the forecast run with the highest id that forecasts it; columns product_id,
+    For each product-location the run that forecasts it furthest ahead, the newest of those on a tie (so a
+    backdated run, stored to measure accuracy, never replaces the current one); columns product_id,
     location_id, run_id, freq (of the run), period (datetime64), yhat, lo_80, hi_80, lo_95, hi_95. Empty
     when no forecast is stored.
     """
     sql = """
-    WITH newest AS (
-        SELECT product_id, location_id, MAX(run_id) AS run_id FROM fact_forecast GROUP BY product_id, location_id
+    WITH runs AS (
+        SELECT product_id, location_id, run_id, MAX(period) AS last_period
+          FROM fact_forecast GROUP BY product_id, location_id, run_id
+    ), newest AS (
+        SELECT product_id, location_id, run_id FROM (
+            SELECT r.*, ROW_NUMBER() OVER (PARTITION BY product_id, location_id
+                                           ORDER BY last_period DESC, run_id DESC) AS rank
+              FROM runs r
+        ) ranked WHERE rank = 1
     )
     SELECT f.product_id, f.location_id, f.run_id, r.freq, f.period, f.yhat, f.lo_80, f.hi_80, f.lo_95, f.hi_95
       FROM fact_forecast f

@@ -41,3 +41,14 @@ def test_forecast_run_is_stored_and_read_back(engine, small_demo_dir: Path) -> N
     assert (frame["lo_80"] <= frame["yhat"] + 1e-9).all() and (frame["yhat"] <= frame["hi_80"] + 1e-9).all()
     assert (frame["lo_95"] <= frame["lo_80"] + 1e-9).all() and (frame["hi_80"] <= frame["hi_95"] + 1e-9).all()
     assert frame["period"].min() > pd.Timestamp(2026, 10, 25)  # the weeks after the last complete one
+
+
+def test_backdated_run_does_not_replace_the_current_one(engine, small_demo_dir: Path) -> None:
+    """A run stored later but as of an earlier date (to measure accuracy) is not what replenishment reads."""
+    load_directory(engine, small_demo_dir, today=dt.date(2026, 11, 1))
+    current = run_forecast(engine, horizon=6, user="planner")
+    end = pd.Timestamp(latest_forecast(engine, dt.date(1900, 1, 1), dt.date(2100, 1, 1))["period"].max()).date()
+    backdated = run_forecast(engine, horizon=6, as_of=end - dt.timedelta(weeks=13), user="planner")
+    assert backdated.run_id > current.run_id
+    frame = latest_forecast(engine, dt.date(1900, 1, 1), dt.date(2100, 1, 1))
+    assert set(frame["run_id"]) == {current.run_id}
