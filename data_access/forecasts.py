@@ -1,15 +1,29 @@
-"""Stored forecast runs: a run's parameters and summary in ``forecast_run``, its periods in ``fact_forecast``."""
+"""Stored forecast runs and the planner's overrides: reads for the Demand view, and the override commands.
+
+A run's parameters and summary live in ``forecast_run``, its periods in ``fact_forecast`` (``store_forecast_run``).
+Overrides (``forecast_override``) are market-trend adjustments a planner enters; how they change a forecast is
+``analytics.demand_plan.apply_overrides``. Commands run in one transaction each and write an ``audit_log`` row.
+The weekly demand history is the one the forecast job fits (``weekly_demand``: the job's daily sums, bucketed by
+``weekly_history``), so actuals and forecasts speak of the same weeks.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+import math
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Engine, insert
+from sqlalchemy import Engine, Select, func, insert, select, update
 
 from data_access import schema
+from data_access.frames import read_frame
+from data_access.queries import last_data_date
+from data_access.replenishment import daily_demand
 
 LEVEL_COLUMNS = ("lo_80", "hi_80", "lo_95", "hi_95")
+FREQ = "W-SUN"  # weeks ending on Sunday; a period is stored as its last day
+OVERRIDE_KINDS = ("percent", "level")
 
 
 def store_forecast_run(
@@ -35,3 +49,288 @@ def store_forecast_run(
         if records:
             connection.execute(insert(schema.fact_forecast), [{**r, "run_id": run_id} for r in records])
     return int(run_id)
+
+
+# --- weekly demand history ----------------------------------------------------------------------------------------
+
+
+def weekly_history(daily: pd.DataFrame, end: dt.date) -> pd.DataFrame:
+    """Daily demand (product_id, location_id, ds, y) as complete weekly series (unique_id, ds, y), zero-filled
+    from each series' first week to the last complete week ending on or before ``end``."""
+    last_week = pd.Timestamp(end) - pd.Timedelta(days=(pd.Timestamp(end).dayofweek + 1) % 7)
+    daily = daily[daily["ds"] <= last_week]
+    weekly = (
+        daily.assign(unique_id=daily["product_id"].astype(str) + "@" + daily["location_id"].astype(str))
+        .groupby(["unique_id", pd.Grouper(key="ds", freq=FREQ)])["y"].sum().reset_index()
+    )
+    first = weekly.groupby("unique_id")["ds"].min()
+    grid = pd.concat(
+        [pd.DataFrame({"unique_id": uid, "ds": pd.date_range(start, last_week, freq=FREQ)})
+         for uid, start in first.items()],
+        ignore_index=True,
+    ) if len(first) else pd.DataFrame(columns=["unique_id", "ds"])
+    return grid.merge(weekly, on=["unique_id", "ds"], how="left").fillna({"y": 0.0})
+
+
+def weekly_demand(
+    engine: Engine, end: dt.date | None = None, *, start: dt.date | None = None,
+    product_ids: list[int] | None = None, location_ids: list[int] | None = None,
+) -> pd.DataFrame:
+    """Weekly units ordered per product-location: the history the forecast job fits, as actuals.
+
+    Daily sums from ``data_access.replenishment.daily_demand`` (summed in SQL), bucketed by ``weekly_history``
+    into weeks ending on Sunday up to the last complete week on or before ``end`` (default: the last day of data),
+    zero-filled from each series' first week. ``product_ids`` / ``location_ids`` narrow the series, ``start``
+    the weeks shown (the zero-filling still starts at each series' first week). Returns product_id, location_id,
+    period (the week's Sunday, datetime64), y; empty when the database holds no orders.
+    """
+    columns = {"product_id": "int64", "location_id": "int64", "period": "datetime64[ns]", "y": float}
+    end = end or last_data_date(engine)
+    if end is None:
+        return pd.DataFrame({c: pd.Series(dtype=t) for c, t in columns.items()})
+    daily = daily_demand(engine, dt.date(1900, 1, 1), end)
+    if product_ids is not None:
+        daily = daily[daily["product_id"].isin(list(product_ids))]
+    if location_ids is not None:
+        daily = daily[daily["location_id"].isin(list(location_ids))]
+    weekly = weekly_history(daily, end)
+    keys = weekly["unique_id"].astype(str).str.split("@", expand=True)
+    frame = pd.DataFrame({
+        "product_id": keys[0] if len(weekly) else [], "location_id": keys[1] if len(weekly) else [],
+        "period": weekly["ds"], "y": weekly["y"],
+    }).astype(columns)
+    if start is not None:
+        frame = frame[frame["period"] >= pd.Timestamp(start)]
+    return frame.sort_values(["product_id", "location_id", "period"], ignore_index=True)
+
+
+# --- reads ------------------------------------------------------------------------------------------------------------
+
+
+def _read(engine: Engine, query: Select, columns: list[str], text_columns: tuple[str, ...] = (),
+          date_columns: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Rows of a Core ``query`` through ``read_frame`` (COPY on PostgreSQL), its values bound as literals."""
+    with engine.connect() as connection:
+        sql = str(query.compile(connection, compile_kwargs={"literal_binds": True}))
+        return read_frame(connection, sql, columns, text_columns=text_columns, date_columns=date_columns)
+
+
+def product_list(engine: Engine) -> pd.DataFrame:
+    """Every product: product_id, sku, name, category, active (the filters and the override scopes)."""
+    p = schema.dim_product
+    frame = _read(engine, select(p.c.id, p.c.sku, p.c.name, p.c.category, p.c.active).order_by(p.c.sku),
+                  ["product_id", "sku", "name", "category", "active"], text_columns=("sku", "name", "category"))
+    return frame.astype({"product_id": "int64", "active": bool})
+
+
+def location_list(engine: Engine) -> pd.DataFrame:
+    """Every location: location_id, code, name, kind."""
+    loc = schema.dim_location
+    frame = _read(engine, select(loc.c.id, loc.c.code, loc.c.name, loc.c.kind).order_by(loc.c.code),
+                  ["location_id", "code", "name", "kind"], text_columns=("code", "name", "kind"))
+    return frame.astype({"location_id": "int64"})
+
+
+_RUN_COLUMNS = ["id", "created_at", "created_by", "freq", "horizon", "params", "summary", "series", "rows",
+                "first_period", "last_period"]
+
+
+def forecast_runs(engine: Engine) -> pd.DataFrame:
+    """Stored forecast runs, newest first: id, created_at, created_by, freq, horizon, params and summary (dicts),
+    series (product-locations), rows, first_period and last_period (datetime64; counts made in SQL)."""
+    r, f = schema.forecast_run, schema.fact_forecast
+    pairs = select(f.c.run_id, f.c.product_id, f.c.location_id).distinct().subquery()
+    series = select(pairs.c.run_id, func.count().label("series")).group_by(pairs.c.run_id).subquery()
+    periods = (select(f.c.run_id, func.count().label("rows"), func.min(f.c.period).label("first_period"),
+                      func.max(f.c.period).label("last_period")).group_by(f.c.run_id).subquery())
+    query = (
+        select(r.c.id, r.c.created_at, r.c.created_by, r.c.freq, r.c.horizon, r.c.params, r.c.summary,
+               func.coalesce(series.c.series, 0), func.coalesce(periods.c.rows, 0), periods.c.first_period,
+               periods.c.last_period)
+        .select_from(r.outerjoin(series, series.c.run_id == r.c.id).outerjoin(periods, periods.c.run_id == r.c.id))
+        .order_by(r.c.id.desc())
+    )
+    with engine.connect() as connection:
+        rows = [tuple(row) for row in connection.execute(query).all()]
+    frame = pd.DataFrame(rows, columns=_RUN_COLUMNS).astype({"id": "int64", "horizon": "int64", "series": "int64",
+                                                              "rows": "int64"})
+    for name in ("created_at", "first_period", "last_period"):
+        frame[name] = pd.to_datetime(frame[name]).astype("datetime64[ns]")
+    for name in ("params", "summary"):
+        frame[name] = [value or {} for value in frame[name]]
+    return frame
+
+
+_FORECAST_COLUMNS = ["run_id", "product_id", "sku", "name", "category", "location_id", "location", "location_name",
+                     "period", "yhat", *LEVEL_COLUMNS, "model"]
+
+
+def forecast_frame(
+    engine: Engine, run_id: int, *, product_ids: list[int] | None = None, categories: list[str] | None = None,
+    location_ids: list[int] | None = None, start: dt.date | None = None, end: dt.date | None = None,
+) -> pd.DataFrame:
+    """The periods of one run with sku, name, category, location code and name; filters narrow it in SQL.
+
+    Columns ``_FORECAST_COLUMNS`` (period datetime64). Overrides apply to a whole run
+    (``analytics.demand_plan.apply_overrides``): filter the final forecast, not its input, when levels matter.
+    """
+    f, p, loc = schema.fact_forecast, schema.dim_product, schema.dim_location
+    query = (
+        select(f.c.run_id, f.c.product_id, p.c.sku, p.c.name, p.c.category, f.c.location_id, loc.c.code,
+               loc.c.name, f.c.period, f.c.yhat, *(f.c[c] for c in LEVEL_COLUMNS), f.c.model)
+        .select_from(f.join(p, p.c.id == f.c.product_id).join(loc, loc.c.id == f.c.location_id))
+        .where(f.c.run_id == int(run_id))
+        .order_by(f.c.product_id, f.c.location_id, f.c.period)
+    )
+    if product_ids is not None:
+        query = query.where(f.c.product_id.in_([int(i) for i in product_ids]))
+    if categories is not None:
+        query = query.where(p.c.category.in_([str(c) for c in categories]))
+    if location_ids is not None:
+        query = query.where(f.c.location_id.in_([int(i) for i in location_ids]))
+    if start is not None:
+        query = query.where(f.c.period >= start)
+    if end is not None:
+        query = query.where(f.c.period <= end)
+    frame = _read(engine, query, _FORECAST_COLUMNS, text_columns=("sku", "name", "category", "location",
+                                                                   "location_name", "model"),
+                  date_columns=("period",))
+    for name in ("yhat", *LEVEL_COLUMNS):
+        frame[name] = pd.to_numeric(frame[name]).astype(float)
+    return frame.astype({"run_id": "int64", "product_id": "int64", "location_id": "int64"})
+
+
+_OVERRIDE_COLUMNS = ["id", "created_at", "created_by", "product_id", "sku", "product_name", "category",
+                     "location_id", "location", "period_start", "period_end", "kind", "value", "note", "active"]
+
+
+def overrides(engine: Engine, active_only: bool = False) -> pd.DataFrame:
+    """Planner overrides, newest first, with the product's sku and name and the location code.
+
+    ``category`` is the override's own category scope (empty unless it was set). Columns ``_OVERRIDE_COLUMNS``;
+    product_id and location_id nullable Int64, dates datetime64 — the ``analytics.demand_plan.OVERRIDES`` input.
+    """
+    o, p, loc = schema.forecast_override, schema.dim_product, schema.dim_location
+    query = (
+        select(o.c.id, o.c.created_at, o.c.created_by, o.c.product_id, p.c.sku, p.c.name, o.c.category,
+               o.c.location_id, loc.c.code, o.c.period_start, o.c.period_end, o.c.kind, o.c.value, o.c.note,
+               o.c.active)
+        .select_from(o.outerjoin(p, p.c.id == o.c.product_id).outerjoin(loc, loc.c.id == o.c.location_id))
+        .order_by(o.c.id.desc())
+    )
+    if active_only:
+        query = query.where(o.c.active)
+    with engine.connect() as connection:
+        rows = [tuple(row) for row in connection.execute(query).all()]
+    frame = pd.DataFrame(rows, columns=_OVERRIDE_COLUMNS)
+    for name in ("created_at", "period_start", "period_end"):
+        frame[name] = pd.to_datetime(frame[name]).astype("datetime64[ns]")
+    for name in ("product_id", "location_id"):
+        frame[name] = pd.to_numeric(frame[name]).astype("Int64")
+    for name in ("sku", "product_name", "category", "location", "note"):
+        frame[name] = frame[name].astype(object)
+    return frame.astype({"id": "int64", "value": float, "active": bool})
+
+
+# --- override commands ------------------------------------------------------------------------------------------------
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def _day(value: Any, name: str) -> dt.date:
+    """A date from a date, datetime, Timestamp or ISO text; ValueError naming ``name`` otherwise."""
+    try:
+        stamp = pd.Timestamp(value)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{name} must be a date, not {value!r}") from error
+    if pd.isna(stamp):
+        raise ValueError(f"{name} must be a date")
+    return stamp.date()
+
+
+def add_override(
+    engine: Engine, *, user: str, period_start: Any, period_end: Any, kind: str, value: float,
+    product_id: int | None = None, category: str | None = None, location_id: int | None = None,
+    note: str | None = None,
+) -> int:
+    """Store a planner override in one transaction (with an ``audit_log`` row) and return its id.
+
+    Scope: any of product, category, location (none: every series); the period range covers the forecast periods
+    whose date lies in [period_start, period_end]. ``kind`` 'percent' (value ≥ −100: the forecast × (1 + value/100))
+    or 'level' (value ≥ 0: the total of the governed series per period). ValueError, nothing written, when the
+    user is empty, the kind, value or range is invalid, or a scope does not exist (an unknown product, category or
+    location, or a category that is not the product's).
+    """
+    user = (user or "").strip()
+    if not user:
+        raise ValueError("an override needs the user who makes it")
+    if kind not in OVERRIDE_KINDS:
+        raise ValueError(f"kind must be one of {OVERRIDE_KINDS}, not {kind!r}")
+    try:
+        value = float(value)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"value must be a number, not {value!r}") from error
+    if not math.isfinite(value):
+        raise ValueError("value must be a finite number")
+    if kind == "percent" and value < -100:
+        raise ValueError("a percent override cannot cut the forecast by more than 100 %")
+    if kind == "level" and value < 0:
+        raise ValueError("a level override must be >= 0")
+    start, stop = _day(period_start, "period_start"), _day(period_end, "period_end")
+    if stop < start:
+        raise ValueError(f"period_end {stop} is before period_start {start}")
+    category = (category or "").strip() or None
+    note = (note or "").strip() or None
+    p, loc, o = schema.dim_product, schema.dim_location, schema.forecast_override
+    now = _now()
+    with engine.begin() as connection:
+        if product_id is not None:
+            product_id = int(product_id)
+            own = connection.execute(select(p.c.category).where(p.c.id == product_id)).first()
+            if own is None:
+                raise ValueError(f"unknown product id {product_id}")
+            if category is not None and own[0] != category:
+                raise ValueError(f"product {product_id} is in category {own[0]!r}, not {category!r}")
+        if category is not None and connection.execute(
+                select(p.c.id).where(p.c.category == category).limit(1)).first() is None:
+            raise ValueError(f"unknown category {category!r}")
+        if location_id is not None:
+            location_id = int(location_id)
+            if connection.execute(select(loc.c.id).where(loc.c.id == location_id)).first() is None:
+                raise ValueError(f"unknown location id {location_id}")
+        values = {"product_id": product_id, "category": category, "location_id": location_id,
+                  "period_start": start, "period_end": stop, "kind": kind, "value": value, "note": note}
+        override_id = int(connection.execute(
+            insert(o).values(created_at=now, created_by=user, active=True, **values).returning(o.c.id)
+        ).scalar_one())
+        connection.execute(insert(schema.audit_log).values(
+            ts=now, user_name=user, action="forecast_override.add", entity="forecast_override",
+            entity_key=str(override_id),
+            details={**values, "period_start": start.isoformat(), "period_end": stop.isoformat()},
+        ))
+    return override_id
+
+
+def deactivate_override(engine: Engine, override_id: int, user: str, reason: str | None = None) -> None:
+    """Deactivate an active override (kept for the record) in one transaction, with an ``audit_log`` row.
+
+    ValueError, nothing written, when the user is empty or the override is unknown or already inactive.
+    """
+    user = (user or "").strip()
+    if not user:
+        raise ValueError("deactivating an override needs the user who does it")
+    o = schema.forecast_override
+    now = _now()
+    with engine.begin() as connection:
+        done = connection.execute(
+            update(o).where(o.c.id == int(override_id), o.c.active).values(active=False)
+        ).rowcount
+        if done != 1:
+            known = connection.execute(select(o.c.id).where(o.c.id == int(override_id))).first()
+            raise ValueError(f"override {override_id} is {'already inactive' if known else 'unknown'}")
+        connection.execute(insert(schema.audit_log).values(
+            ts=now, user_name=user, action="forecast_override.deactivate", entity="forecast_override",
+            entity_key=str(int(override_id)), details={"reason": reason},
+        ))

@@ -1,6 +1,8 @@
 """The forecast run: weekly demand per product-location from the database → ``analytics.forecasting`` → stored.
 
 The replenishment run reads the newest stored forecast of each item (``data_access.replenishment.latest_forecast``).
+The weekly bucketing (``weekly_history``, weeks ending on Sunday: ``FREQ``) lives in ``data_access.forecasts``, where
+the Demand view reads the same history as actuals; it is imported here under its old name.
 """
 
 from __future__ import annotations
@@ -10,16 +12,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import pandas as pd
 from sqlalchemy import Engine
 
 from analytics.forecasting import forecast
-from data_access.forecasts import store_forecast_run
+from data_access.forecasts import FREQ, store_forecast_run, weekly_history
 from data_access.queries import last_data_date
 from data_access.replenishment import daily_demand
 
 Progress = Callable[[float, str], None]
-FREQ = "W-SUN"  # weeks ending on Sunday; a period is stored as its last day
 
 
 @dataclass
@@ -36,24 +36,6 @@ class ForecastRun:
         top = ", ".join(f"{name} {count}" for name, count in sorted(self.models.items(), key=lambda x: -x[1])[:6])
         return (f"forecast run {self.run_id}: {self.series:,} series, {self.rows:,} periods stored in "
                 f"{self.seconds:.1f} s; models: {top}")
-
-
-def weekly_history(daily: pd.DataFrame, end: dt.date) -> pd.DataFrame:
-    """Daily demand (product_id, location_id, ds, y) as complete weekly series (unique_id, ds, y), zero-filled
-    from each series' first week to the last complete week ending on or before ``end``."""
-    last_week = pd.Timestamp(end) - pd.Timedelta(days=(pd.Timestamp(end).dayofweek + 1) % 7)
-    daily = daily[daily["ds"] <= last_week]
-    weekly = (
-        daily.assign(unique_id=daily["product_id"].astype(str) + "@" + daily["location_id"].astype(str))
-        .groupby(["unique_id", pd.Grouper(key="ds", freq=FREQ)])["y"].sum().reset_index()
-    )
-    first = weekly.groupby("unique_id")["ds"].min()
-    grid = pd.concat(
-        [pd.DataFrame({"unique_id": uid, "ds": pd.date_range(start, last_week, freq=FREQ)})
-         for uid, start in first.items()],
-        ignore_index=True,
-    ) if len(first) else pd.DataFrame(columns=["unique_id", "ds"])
-    return grid.merge(weekly, on=["unique_id", "ds"], how="left").fillna({"y": 0.0})
 
 
 def run_forecast(
