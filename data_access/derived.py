@@ -203,6 +203,13 @@ def _daily_sql(dialect: str) -> str:
     """
 
 
+#: The tables :func:`refresh` writes.
+TABLES = (
+    schema.fact_order_line_state, schema.fact_order_state, schema.agg_settled_lines, schema.agg_settled_orders,
+    schema.agg_daily, schema.derived_refresh,
+)
+
+
 def _watermarks(connection: Connection) -> dict[str, int | None]:
     return {
         "max_line_id": connection.execute(select(func.max(schema.fact_sales_order_line.c.id))).scalar(),

@@ -67,7 +67,8 @@ def read_frame(
 
 #: Per order line, its shipments up to ``:as_of``: shipped, shipped by the requested date, last ship date and
 #: last delivery date (null unless every shipment is delivered). The line state both the line frames here and
-#: the headline report's sums (``queries``) are built on; ``{line_window}`` narrows the lines.
+#: the headline report's sums (``queries``) are built on; ``{lines}`` is the order line table (or a CTE of some
+#: of its rows) and ``{line_window}`` narrows the lines.
 LINE_SHIP = """
 line_ship AS (
     SELECT sh.order_line_id,
@@ -76,7 +77,7 @@ line_ship AS (
            MAX(sh.ship_date) AS last_ship,
            CASE WHEN COUNT(sh.delivered_date) = COUNT(*) THEN MAX(sh.delivered_date) END AS last_delivery
       FROM fact_shipment sh
-      JOIN fact_sales_order_line l ON l.id = sh.order_line_id
+      JOIN {lines} l ON l.id = sh.order_line_id
      WHERE sh.ship_date <= :as_of {line_window}
      GROUP BY sh.order_line_id
 )"""
@@ -124,7 +125,7 @@ def order_lines(engine: Engine, as_of: dt.date, since: DateLike = None) -> pd.Da
     params = {"as_of": as_of, **({"since": since} if since else {})}
     with engine.connect() as connection:
         return read_frame(
-            connection, _ORDER_LINES.format(line_window=window), ORDER_LINE_COLUMNS,
+            connection, _ORDER_LINES.format(lines="fact_sales_order_line", line_window=window), ORDER_LINE_COLUMNS,
             text_columns=("order_no", "sku", "category", "segment", "tier", "location", "channel", "status"),
             date_columns=_ORDER_LINE_DATES, params=params,
         )

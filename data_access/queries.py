@@ -15,7 +15,7 @@ from data_access.frames import CANCELLED_BY_AS_OF, LINE_SHIP
 #: Per order line, as of a date: quantity shipped by then, shipped by the requested date,
 #: cancelled by then, and the last ship date. The same state ``frames.order_lines`` returns
 #: line by line for ``analytics.kpis`` (a test keeps the two in step).
-_LINE_STATUS = "WITH{unsettled}" + LINE_SHIP + """, raw_lines AS (
+_LINE_STATUS = "WITH{unsettled}{line_ship}" + """, raw_lines AS (
     SELECT l.order_no, l.order_date, l.requested_date, l.qty_ordered, l.unit_price * (1 - l.discount) AS net_price,
            p.unit_cost,
            COALESCE(s.shipped, 0) AS shipped,
@@ -23,10 +23,10 @@ _LINE_STATUS = "WITH{unsettled}" + LINE_SHIP + """, raw_lines AS (
            """ + CANCELLED_BY_AS_OF + """ AS cancelled,
            COALESCE(l.cancelled_date, l.requested_date) AS cancelled_on,
            s.last_ship
-      FROM fact_sales_order_line l
+      FROM {lines} l
       JOIN dim_product p ON p.id = l.product_id
       LEFT JOIN line_ship s ON s.order_line_id = l.id
-     WHERE l.order_date <= :as_of {line_window}
+     WHERE l.order_date <= :as_of
 ), lines AS (
     SELECT r.*,
            CASE WHEN requested_date <= :as_of THEN 1 ELSE 0 END AS due,
@@ -115,10 +115,33 @@ def _days(later: str, earlier: str, dialect: str) -> str:
     return f"CAST(julianday({later}) - julianday({earlier}) AS INTEGER)"
 
 
-#: Orders placed by ``:as_of`` that were still changing after it (``data_access.derived``).
-_UNSETTLED = """ unsettled AS (
-    SELECT order_no FROM fact_order_state WHERE ordered <= :as_of AND (closed_on IS NULL OR closed_on > :as_of)
+#: The lines of orders placed by ``:as_of`` that were still changing after it (``data_access.derived``),
+#: found through the index on their order's closing day.
+_UNSETTLED = """ unsettled_lines AS (
+    SELECT l.* FROM fact_order_line_state st JOIN fact_sales_order_line l ON l.id = st.sales_order_line_id
+     WHERE st.order_date <= :as_of AND (st.order_closed_on IS NULL OR st.order_closed_on > :as_of)
 ),"""
+#: The same on PostgreSQL, as per-line lookups: its planner cannot see that few lines span ``:as_of``
+#: (order and closing dates are correlated), expects hundreds of thousands, and would hash-join every
+#: order line and shipment. LATERAL (with OFFSET 0, so it is not flattened into a join) fixes the plan.
+_UNSETTLED_POSTGRES = """ unsettled_lines AS (
+    SELECT l.* FROM fact_order_line_state st
+     CROSS JOIN LATERAL (SELECT * FROM fact_sales_order_line x WHERE x.id = st.sales_order_line_id OFFSET 0) l
+     WHERE st.order_date <= :as_of AND (st.order_closed_on IS NULL OR st.order_closed_on > :as_of)
+),"""
+_LINE_SHIP_POSTGRES = """
+line_ship AS (
+    SELECT u.id AS order_line_id, s.*
+      FROM unsettled_lines u
+     CROSS JOIN LATERAL (
+        SELECT SUM(sh.qty) AS shipped,
+               SUM(CASE WHEN sh.ship_date <= u.requested_date THEN sh.qty ELSE 0 END) AS shipped_by_requested,
+               MAX(sh.ship_date) AS last_ship,
+               CASE WHEN COUNT(sh.delivered_date) = COUNT(*) THEN MAX(sh.delivered_date) END AS last_delivery
+          FROM fact_shipment sh
+         WHERE sh.order_line_id = u.id AND sh.ship_date <= :as_of
+     ) s
+)"""
 
 
 def _order_figures_sql(dialect: str, unsettled_only: bool = False) -> str:
@@ -131,8 +154,13 @@ def _order_figures_sql(dialect: str, unsettled_only: bool = False) -> str:
     capped = "CASE WHEN ended > :as_of THEN :as_of ELSE ended END"
     days = _days(capped, "requested_date", dialect)
     return _ORDER_FIGURES.format(
-        unsettled=_UNSETTLED if unsettled_only else "",
-        line_window=" AND l.order_no IN (SELECT order_no FROM unsettled)" if unsettled_only else "",
+        unsettled=(_UNSETTLED_POSTGRES if dialect == "postgresql" else _UNSETTLED) if unsettled_only else "",
+        line_ship=(
+            _LINE_SHIP_POSTGRES
+            if unsettled_only and dialect == "postgresql"
+            else LINE_SHIP.format(lines="unsettled_lines" if unsettled_only else "fact_sales_order_line", line_window="")
+        ),
+        lines="unsettled_lines" if unsettled_only else "fact_sales_order_line",
         ended=ended,
         days_backordered=f"CASE WHEN {days} > 0 THEN {days} ELSE 0 END",
         order_cycle=_days("completed", "ordered", dialect),

@@ -105,6 +105,9 @@ def main(argv: list[str] | None = None) -> int:
             started = time.perf_counter()
             with engine.begin() as connection:
                 derived.refresh(connection)
+                if connection.dialect.name == "postgresql":
+                    for table in derived.TABLES:
+                        connection.exec_driver_sql(f"ANALYZE {table.name}")
             print(f"derived order state rebuilt in {time.perf_counter() - started:.1f} s")
         elif args.command == "init":
             started = time.perf_counter()
