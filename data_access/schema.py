@@ -30,6 +30,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 
 metadata = MetaData(
@@ -155,6 +156,9 @@ fact_sales_order_line = Table(
     CheckConstraint("qty_ordered >= 0 AND qty_shipped >= 0 AND qty_cancelled >= 0", name="qty_non_negative"),
     CheckConstraint("status IN ('open', 'partial', 'shipped', 'cancelled', 'closed')", name="status"),
     Index("ix_sales_line_product_location_date", "product_id", "location_id", "order_date"),
+    # Open lines of one item-location: what promising and backorder allocation read (a few of thousands).
+    Index("ix_sales_line_open", "product_id", "location_id", "requested_date",
+          postgresql_where=text("status IN ('open', 'partial')"), sqlite_where=text("status IN ('open', 'partial')")),
 )
 
 fact_shipment = Table(

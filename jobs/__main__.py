@@ -1,7 +1,8 @@
-"""Command line of the jobs: ``python -m jobs forecast|replenish|notify``.
+"""Command line of the jobs: ``python -m jobs forecast|replenish|backorders|notify``.
 
     python -m jobs forecast [--database-url URL] [--horizon 13]
     python -m jobs replenish [--database-url URL] [--as-of DATE] [--service-level 0.95] [--policy sS]
+    python -m jobs backorders [--database-url URL] [--as-of DATE] [--priority KEYS] [--tolerance-days N] [--no-notify]
     python -m jobs notify [--database-url URL] [--smtp-url URL]
 """
 
@@ -47,6 +48,14 @@ def main(argv: list[str] | None = None) -> int:
     p_run.add_argument("--no-notify", action="store_true", help="do not enqueue low-stock e-mails")
     p_forecast = commands.add_parser("forecast", parents=[common], help="forecast weekly demand and store the run")
     p_forecast.add_argument("--horizon", type=int, default=13, help="weeks ahead (default 13)")
+    p_back = commands.add_parser("backorders", parents=[common],
+                                 help="allocate receipts to backorders, store ETAs, queue notices")
+    p_back.add_argument("--as-of", type=dt.date.fromisoformat, help="day to plan from (default: last day of data)")
+    p_back.add_argument("--priority", help="comma-separated allocation order, e.g. priority,tier,order_date "
+                        "(default: BACKORDER_PRIORITY or [backorders] priority)")
+    p_back.add_argument("--tolerance-days", type=int, help="ETA moves up to this many days are not announced "
+                        "(default: ETA_TOLERANCE_DAYS or [backorders] eta_tolerance_days)")
+    p_back.add_argument("--no-notify", action="store_true", help="store ETAs without queueing notices")
     p_notify = commands.add_parser("notify", parents=[common], help="send pending notifications over SMTP")
     p_notify.add_argument("--smtp-url", help="smtp://host:port or smtps://user:pass@host:port (default: SMTP_URL)")
     p_notify.add_argument("--limit", type=int, default=100, help="messages per drain (default 100)")
@@ -65,6 +74,18 @@ def main(argv: list[str] | None = None) -> int:
             finally:
                 bar.close()
             print(result.summary())
+            return 0
+        if args.command == "backorders":
+            from jobs.backorders import run_backorders
+
+            bar = _Bar("backorders")
+            priority = [k.strip() for k in args.priority.split(",") if k.strip()] if args.priority else None
+            try:
+                backorder_run = run_backorders(engine, as_of=args.as_of, progress=bar, notify=not args.no_notify,
+                                               priority=priority, tolerance_days=args.tolerance_days)
+            finally:
+                bar.close()
+            print(backorder_run.summary())
             return 0
         if args.command == "forecast":
             from jobs.forecast import run_forecast
