@@ -21,11 +21,22 @@ How a forecast is made (``forecast``)
    statsforecast (Nixtla), which the tests use as the reference; they are re-implemented here on the panel because
    statsforecast fits one series at a time in a Python loop, one to two orders of magnitude slower for this many
    fits (see bench/README-forecast.md).
+   Every class but no_demand also has the global model ("Global", ``global_model``): one ridge regression per
+   demand class and forecast step j = 1..h, fitted across all series at once on scale-free features of each
+   series at period t (lags, rolling and exponentially weighted means, each divided by the series' mean over the
+   last max(m, h, 4) periods s_t; calendar Fourier terms; the series' own yearly harmonic), target y_{t+j}/s_t;
+   ŷ = s · max(x'β_j, 0). For each backtest origin it is refitted on the rows whose targets lie before the origin,
+   so its backtest forecasts are out of sample like the others'. Its regressions are sums of per-chunk moments
+   (X'X, X'Y), so the chunks and Dask give the same coefficients.
 4. Per series the candidates are ranked by their backtest mean squared error (the series' RMSSE ranks the same, its
-   scale being fixed) and the forecast is the equal-weight mean of the best ``combine`` (default 3; 1: the best
+   scale being fixed) and the selection is the equal-weight mean of the best ``combine`` (default 3; 1: the best
    alone). Averaging the best few is steadier than betting on one: on the benchmark data it lowered the mean RMSSE
    in every backtest window (bench/README-forecast.md).
-5. Prediction intervals are conformal: the chosen models' backtest errors, divided by each series' scale (mean
+   The forecast is the blend (1 − w)·selection + w·global with one weight w ∈ {0, 0.05, …, 1} per demand class:
+   the w with the least summed backtest RMSSE over the class's series, the selection's backtest forecast of each
+   window being the combination chosen on the other windows (so that neither side is scored in sample). w = 0
+   leaves the selection alone, w = 1 is the global model alone (``use_global=False``: neither candidate nor blend).
+5. Prediction intervals are conformal: the final forecasts' backtest errors, divided by each series' scale (mean
    absolute one-step naive error), are pooled per demand class and horizon; their (1 − L)/2 and (1 + L)/2 quantiles
    times the series' scale give the bounds of level L. ``backtest`` reports their out-of-sample coverage.
 6. Forecasts and bounds are never negative. A series with no demand in its last ``dead_after`` periods is "dead":
@@ -37,8 +48,8 @@ How a forecast is made (``forecast``)
    run, and their forecasts multiplied by f at the future regressors (``X_future``), so zero demand stays zero.
 
 Scale-out: pass a ``dask.distributed`` client; the series are cut into chunks that run on the workers (each
-series' computation is independent; the pooled regression and interval quantiles are reduced on the client), so
-the results equal the local ones.
+series' computation is independent; the pooled regressions, the blend weights and the interval quantiles are
+reduced on the client), so the results equal the local ones.
 
 Hierarchy: ``aggregate`` sums bottom series (e.g. SKU@location) into the levels of a hierarchy frame (total,
 category, location, ...), ``forecast`` forecasts every node, ``reconcile`` makes them coherent (bottom-up, OLS,
@@ -47,6 +58,7 @@ WLS with structural weights or MinT with a shrunk covariance).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import warnings
 from collections.abc import Callable, Sequence
@@ -66,8 +78,8 @@ CV2_CUTOFF = 0.49
 #: Demand classes; "no_demand" is a series without any non-zero value.
 CLASSES = ("smooth", "erratic", "intermittent", "lumpy", "no_demand")
 
-_SMOOTH_FAMILY = ("SeasonalNaive", "WindowAverage", "SES", "DampedHolt", "Theta")
-_INTERMITTENT_FAMILY = ("WindowAverage", "CrostonSBA", "TSB", "ADIDA", "IMAPA")
+_SMOOTH_FAMILY = ("SeasonalNaive", "WindowAverage", "SES", "DampedHolt", "Theta", "Global")
+_INTERMITTENT_FAMILY = ("WindowAverage", "CrostonSBA", "TSB", "ADIDA", "IMAPA", "Global")
 #: Candidates per demand class (the backtest chooses among them per series).
 CANDIDATES: dict[str, tuple[str, ...]] = {
     "smooth": _SMOOTH_FAMILY,
@@ -77,7 +89,8 @@ CANDIDATES: dict[str, tuple[str, ...]] = {
     "no_demand": ("SES",),
 }
 #: Every candidate model, in order of preference when backtest errors tie (simplest first).
-MODELS = ("SeasonalNaive", "WindowAverage", "SES", "CrostonSBA", "TSB", "ADIDA", "IMAPA", "DampedHolt", "Theta")
+MODELS = ("SeasonalNaive", "WindowAverage", "SES", "CrostonSBA", "TSB", "ADIDA", "IMAPA", "DampedHolt", "Theta",
+          "Global")
 
 #: Smoothing-parameter grids, chosen per series by in-sample one-step squared error.
 SES_ALPHAS = (0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.8)
@@ -93,6 +106,23 @@ IMAPA_MAX_LEVEL = 12
 EXOG_FLOOR = 0.05
 #: Fewest pooled errors for a class's own interval quantiles (else all classes are pooled).
 MIN_CALIBRATION = 20
+#: The global model (``global_model``): lags of y/s in the features, rolling-mean windows (those shorter than the
+#: scale window are used), exponentially weighted means, Fourier harmonics, ridge λ (relative to the row count),
+#: cap on scaled features, cap on scaled targets and forecasts (both caps and λ were compared on the benchmark's
+#: four hold-outs, bench/README-forecast.md: 2 to 3 for the target cap did equally well, 20 was clearly worse; the
+#: cap makes the model forecast low on lumpy series: on carparts the volume bias is about −15 %, and rescaling the
+#: coefficients to the unclipped targets' mean removed it but lost the whole RMSSE gain there), fewest rows per
+#: feature for a demand class's own coefficients.
+GLOBAL_LAGS = 4
+GLOBAL_WINDOWS = (3, 6, 13, 26)
+GLOBAL_EWM_ALPHAS = (0.05, 0.2)
+GLOBAL_HARMONICS = 2
+GLOBAL_RIDGE = 1e-3
+GLOBAL_CAP = 3.0
+GLOBAL_TARGET_CAP = 2.5
+GLOBAL_MIN_ROWS = 10
+#: Weights of the global model tried in the blend (1 − w)·selection + w·global, chosen per demand class.
+BLEND_GRID = tuple(float(w) for w in np.round(np.linspace(0.0, 1.0, 21), 2))
 #: Series per chunk: bounds memory (the grids multiply the panel) and is the unit of work on Dask.
 CHUNK_SIZE = 2000
 
@@ -166,13 +196,15 @@ def _future_dates(last: pd.DatetimeIndex, h: int, freq: str) -> np.ndarray:
 @dataclass
 class _Panel:
     """History as arrays: ``y`` (S, T) right-aligned (column T−1 is each series' last period, NaN before its first);
-    ``x`` (S, T + h, K) exogenous values of the history and of the h future periods (None without regressors)."""
+    ``x`` (S, T + h, K) exogenous values of the history and of the h future periods (None without regressors);
+    ``last_ordinal`` (S,) the period number of each series' last period (``_ordinals``)."""
 
     ids: pd.Index
     last_ds: pd.DatetimeIndex
     y: np.ndarray
     x: np.ndarray | None
     exog: list[str] = field(default_factory=list)
+    last_ordinal: np.ndarray | None = None
 
 
 def _panel(history: pd.DataFrame, freq: str, h: int, X_future: pd.DataFrame | None) -> _Panel:
@@ -227,7 +259,7 @@ def _panel(history: pd.DataFrame, freq: str, h: int, X_future: pd.DataFrame | No
         x[:, :T] = np.where(np.isnan(x[:, :T]), np.nan_to_num(mean), x[:, :T])
     elif X_future is not None and len(X_future.columns.difference(["unique_id", "ds"])):
         raise ValueError("X_future has regressors but history has no exogenous columns")
-    return _Panel(ids=ids, last_ds=last_ds, y=panel_y, x=x, exog=exog)
+    return _Panel(ids=ids, last_ds=last_ds, y=panel_y, x=x, exog=exog, last_ordinal=last)
 
 
 # --- classification -------------------------------------------------------------------------------------------------
@@ -602,6 +634,222 @@ def _seasonal_indices(Y: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
     return np.where(ok[:, None], index, 1.0), ok
 
 
+# --- the global model -----------------------------------------------------------------------------------------------
+
+
+def _phases(last_ordinal: np.ndarray, n: int, cycle: float) -> np.ndarray:
+    """Position in the calendar cycle, in [0, 1), of each column of a right-aligned panel of n columns, shape (S, n):
+    (ordinal of the column's period / ``cycle``) mod 1, the last column's ordinal being ``last_ordinal``."""
+    ordinal = np.asarray(last_ordinal, dtype=float)[:, None] - (n - 1 - np.arange(n))[None, :]
+    return np.mod(ordinal / cycle, 1.0)
+
+
+def _global_scale_window(m: int, h: int) -> int:
+    """Periods of the global model's scale s_t (a year for monthly and weekly data, at least h)."""
+    return max(m, h, 4)
+
+
+def _global_design(Y: np.ndarray, phase: np.ndarray | None, at: np.ndarray, m: int,
+                   h: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The global model's features of each series at each period t of ``at`` from the values up to t only.
+
+    With s_t the mean of the last w = max(m, h, 4) observed values up to t: x_t = [1; y_{t−k}/s_t for k < L;
+    mean of the last r values / s_t for each window r < w of ``GLOBAL_WINDOWS``; e_t/s_t for the exponentially
+    weighted means e_t = e_{t−1} + α (y_t − e_{t−1}) of ``GLOBAL_EWM_ALPHAS``; with seasonality (m > 1, ``phase``
+    given) for each harmonic k ≤ K: cos 2πkφ_t, sin 2πkφ_t (a shape common to all series at calendar phase φ_t) and
+    u_k = a_k cos 2πkφ_t + b_k sin 2πkφ_t, v_k = b_k cos 2πkφ_t − a_k sin 2πkφ_t (the series' own harmonic now and
+    its quadrature), a_k = 2 Σ (y − ȳ) cos 2πkφ / (N s_t), b_k likewise with sin, over the last N ≤ 2m values
+    (0 for N < m)]. Scaled values are clipped to ±``GLOBAL_CAP``; a lag before the series' start counts as s_t.
+    Returns X (S, A, p), s (S, A; NaN where s_t is not positive) and the number of observed values up to t (S, A).
+    """
+    S, n = Y.shape
+    at = np.asarray(at, dtype=int)
+    A = len(at)
+    valid = ~np.isnan(Y)
+    Z = np.where(valid, Y, 0.0)
+    zero = np.zeros((S, 1))
+    C = np.concatenate([zero, np.cumsum(Z, axis=1)], axis=1)
+    N = np.concatenate([zero, np.cumsum(valid, axis=1)], axis=1)
+    end = at + 1
+
+    def window(r: int, cum: np.ndarray = C) -> tuple[np.ndarray, np.ndarray]:
+        start = np.maximum(end - r, 0)
+        return cum[:, end] - cum[:, start], N[:, end] - N[:, start]
+
+    w = _global_scale_window(m, h)
+    total, count = window(w)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        scale = total / count
+    scale = np.where(np.isfinite(scale) & (scale > 0), scale, np.nan)
+    inv = np.where(np.isnan(scale), 0.0, 1.0 / np.where(np.isnan(scale), 1.0, scale))
+    columns: list[np.ndarray] = [np.ones((S, A))]
+    for k in range(GLOBAL_LAGS):
+        back = at - k
+        lag = Y[:, np.maximum(back, 0)]
+        lag = np.where((back[None, :] >= 0) & ~np.isnan(lag), lag * inv, 1.0)
+        columns.append(lag)
+    for r in GLOBAL_WINDOWS:
+        if r < w:
+            part, cnt = window(r)
+            columns.append(np.where(cnt > 0, part / np.maximum(cnt, 1), 0.0) * inv)
+    if GLOBAL_EWM_ALPHAS and A:
+        alphas = np.asarray(GLOBAL_EWM_ALPHAS, dtype=float)[None, :]
+        level = np.full((S, alphas.shape[1]), np.nan)
+        kept = np.full((S, A, alphas.shape[1]), np.nan)
+        position = {int(t): i for i, t in enumerate(at)}
+        YT = np.ascontiguousarray(Y.T)
+        for t in range(int(at.max()) + 1):
+            y = YT[t][:, None]
+            level = np.where(np.isnan(y), level, np.where(np.isnan(level), y, level + alphas * (y - level)))
+            if t in position:
+                kept[:, position[t]] = level
+        for g in range(alphas.shape[1]):
+            columns.append(np.nan_to_num(kept[:, :, g], nan=0.0) * inv)
+    if m > 1 and phase is not None:
+        harmonics = min(GLOBAL_HARMONICS, m // 2)
+        theta = 2 * np.pi * phase
+        span = 2 * m
+        _, cnt = window(span)
+        for k in range(1, harmonics + 1):
+            cos, sin = np.cos(k * theta), np.sin(k * theta)
+            cos_at, sin_at = cos[:, at], sin[:, at]
+            columns += [cos_at, sin_at]
+            sums = {}
+            for name, values in (("zc", Z * cos), ("zs", Z * sin), ("c", valid * cos), ("s", valid * sin)):
+                cum = np.concatenate([zero, np.cumsum(values, axis=1)], axis=1)
+                sums[name] = window(span, cum)[0]
+            part, _ = window(span)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                mean = part / cnt
+                a = 2 * (sums["zc"] - mean * sums["c"]) / cnt * inv
+                b = 2 * (sums["zs"] - mean * sums["s"]) / cnt * inv
+            enough = cnt >= m
+            a, b = np.where(enough, a, 0.0), np.where(enough, b, 0.0)
+            columns += [a * cos_at + b * sin_at, b * cos_at - a * sin_at]
+    X = np.clip(np.stack(columns, axis=2), -GLOBAL_CAP, GLOBAL_CAP)
+    return X, scale, N[:, end]
+
+
+def _global_moments(Y: np.ndarray, phase: np.ndarray | None, classes: np.ndarray, limits: Sequence[int], m: int,
+                    h: int, min_obs: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Sufficient statistics of the global model's regressions from one training panel Y (S, n), per limit:
+    X'X (C, p, p), X'Y (C, p, h) and row counts (C,) per demand class over the rows (series i, period t) with
+    t ≤ limit (so that the targets y_{t+1..t+h} lie before the origin), at least ``min_obs`` observed values up to t,
+    s_t > 0 and all h targets observed. Targets: y_{t+j}/s_t, j = 1..h, clipped to [0, ``GLOBAL_TARGET_CAP``]
+    (winsorised: a spike counts as cap · s_t, which keeps the squared loss from being led by a few lumpy series)."""
+    S, n = Y.shape
+    top = min(max(limits, default=-1), n - 1 - h)
+    at = np.arange(0, top + 1)
+    X, scale, seen = _global_design(Y, phase, at, m, h)
+    p = X.shape[2]
+    steps = at[:, None] + np.arange(1, h + 1)[None, :]
+    with np.errstate(invalid="ignore"):
+        target = np.clip(Y[:, steps] / scale[:, :, None], 0.0, GLOBAL_TARGET_CAP) if len(at) else np.empty((S, 0, h))
+    ok = ~np.isnan(scale) & (seen >= min_obs) & ~np.isnan(target).any(axis=2)
+    # rows that do not count are zeroed (they add nothing to the sums); series grouped by class, periods in blocks
+    order = np.argsort(classes, kind="stable")
+    X = np.where(ok[:, :, None], X, 0.0)[order]
+    target = np.where(ok[:, :, None], target, 0.0)[order]
+    ok = ok[order]
+    bounds = np.searchsorted(classes[order], np.arange(len(CLASSES) + 1))
+    out = []
+    xtx = np.zeros((len(CLASSES), p, p))
+    xty = np.zeros((len(CLASSES), p, h))
+    rows = np.zeros(len(CLASSES))
+    done = -1
+    with _single_thread_blas():
+        for limit in limits:  # increasing: each block of periods is added once, the sums carried on
+            lo, hi = int(np.searchsorted(at, done, side="right")), int(np.searchsorted(at, limit, side="right"))
+            if hi > lo:
+                for c in range(len(CLASSES)):
+                    a, b = bounds[c], bounds[c + 1]
+                    if b > a:
+                        Xc = X[a:b, lo:hi].reshape(-1, p)
+                        xtx[c] += Xc.T @ Xc
+                        xty[c] += Xc.T @ target[a:b, lo:hi].reshape(-1, h)
+                        rows[c] += ok[a:b, lo:hi].sum()
+            done = max(done, limit)
+            out.append((xtx.copy(), xty.copy(), rows.copy()))
+    return out
+
+
+def _single_thread_blas() -> contextlib.AbstractContextManager:
+    """BLAS on one thread: the global model's products are small (p ≈ 20 columns), and a multi-threaded BLAS only
+    waits for busy cores (10 to 100× slower on a loaded machine); threadpoolctl comes with scikit-learn."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - scikit-learn (and with it threadpoolctl) is a requirement
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
+
+
+def _ridge(xtx: np.ndarray, xty: np.ndarray, rows: float) -> np.ndarray:
+    """(X'X + λ N D)⁻¹ X'Y, D = diag(0, 1, …, 1): ridge with an unpenalised intercept (first column), λ =
+    ``GLOBAL_RIDGE`` per row, plus a 1e-12 relative jitter on the diagonal so that a zero column stays solvable."""
+    p = len(xtx)
+    penalty = np.eye(p)
+    penalty[0, 0] = 0.0
+    matrix = xtx + GLOBAL_RIDGE * rows * penalty + 1e-12 * max(float(np.trace(xtx)), 1.0) * np.eye(p)
+    return np.linalg.solve(matrix, xty)
+
+
+def _solve_global(moments: list[list[tuple[np.ndarray, np.ndarray, np.ndarray]]],
+                  n_origins: int) -> list[np.ndarray]:
+    """Ridge coefficients β (len(CLASSES), p, h) per origin from the chunks' summed moments:
+    β_c = (X_c'X_c + λ N_c D)⁻¹ X_c'Y_c with D = diag(0, 1, …, 1) (the intercept is not shrunk), λ = ``GLOBAL_RIDGE``,
+    N_c the rows of class c; a class with fewer than ``GLOBAL_MIN_ROWS`` · p rows takes the pooled fit of all
+    classes; NaN (no global forecast) for no_demand and where even the pooled fit has fewer than 2p rows."""
+    out = []
+    for o in range(n_origins):
+        xtx = sum(part[o][0] for part in moments)
+        xty = sum(part[o][1] for part in moments)
+        rows = sum(part[o][2] for part in moments)
+        C, p, h = xty.shape
+        beta = np.full((C, p, h), np.nan)
+        fitted = [c for c in range(C) if CLASSES[c] != "no_demand"]
+        pooled_rows = sum(rows[c] for c in fitted)
+        pooled = _ridge(sum(xtx[c] for c in fitted), sum(xty[c] for c in fitted), pooled_rows) \
+            if pooled_rows >= 2 * p else None
+        for c in fitted:
+            if rows[c] >= GLOBAL_MIN_ROWS * p:
+                beta[c] = _ridge(xtx[c], xty[c], rows[c])
+            elif pooled is not None:
+                beta[c] = pooled
+        out.append(beta)
+    return out
+
+
+def _global_predict(X: np.ndarray, scale: np.ndarray, beta: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """The global model's forecast from features X (S, p) and scale s (S,) at a series' last period t:
+    ŷ_{t+j} = s_t · min(max(x_t'β_{c,j}, 0), cap), c the series' class; 0 where s_t is not positive (no demand in
+    the scale window); NaN where β is NaN (no global fit)."""
+    pred = np.einsum("sp,sph->sh", X, beta[classes])
+    pred = np.clip(pred, 0.0, GLOBAL_TARGET_CAP) * np.nan_to_num(scale, nan=0.0)[:, None]
+    return np.where(np.isnan(pred).any(axis=1, keepdims=True), np.nan, pred)
+
+
+def global_model(Y: np.ndarray, h: int, m: int = 1, phase: np.ndarray | None = None,
+                 min_obs: int | None = None) -> np.ndarray:
+    """The global model fitted on every series of a right-aligned panel Y (S, n) and forecast from its end (S, h).
+
+    One ridge regression per step j = 1..h across all series and periods (direct multi-step forecasting):
+    y_{i,t+j} / s_{it} = x_{it}'β_j + ε, fitted over every (i, t) whose h targets are observed; ŷ_{i,n+j} =
+    s_{in} · max(x_{in}'β_j, 0). Features x and scale s: ``_global_design``; ridge: ``_solve_global``. ``phase``
+    (S, n): the calendar position of each column for the common Fourier terms (``_phases``). Rows need ``min_obs``
+    observed values up to t (default: every lag and a full scale window). The ``forecast`` pipeline fits the same
+    model per demand class and backtest origin from chunked moments.
+    """
+    if min_obs is None:
+        min_obs = max(GLOBAL_LAGS, _global_scale_window(m, h))
+    classes = np.zeros(Y.shape[0], dtype=int)
+    moments = _global_moments(Y, phase, classes, [Y.shape[1] - 1 - h], m, h, min_obs)
+    xtx, xty, rows = moments[0]
+    one = (xtx[:1], xty[:1], rows[:1])
+    beta = _solve_global([[one]], 1)[0]
+    X, scale, _ = _global_design(Y, phase, np.array([Y.shape[1] - 1]), m, h)
+    return _global_predict(X[:, 0], scale[:, 0], beta, classes)
+
+
 # --- one origin: every candidate ----------------------------------------------------------------------------------
 
 
@@ -676,6 +924,8 @@ class _Settings:
     min_train: int
     combine: int
     new_window: int
+    cycle: float = 0.0  # periods per calendar cycle of the global model's Fourier terms (0: none)
+    use_global: bool = True  # the global model as a candidate and in the blend
 
 
 def _exog_moments(y: np.ndarray, x: np.ndarray, origin: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -716,33 +966,83 @@ def _solve_betas(stats: list[list[tuple[np.ndarray, np.ndarray]]], n_origins: in
     return betas
 
 
-def _stage_fit(y: np.ndarray, x: np.ndarray | None, betas: list[np.ndarray] | None, classes: np.ndarray,
-               settings: _Settings) -> dict[str, np.ndarray]:
-    """Every candidate from every origin for one chunk of series; the per-series choice and its backtest errors.
+def _train_panel(y: np.ndarray, x: np.ndarray | None, betas: list[np.ndarray] | None, w: int, origin: int,
+                 h: int) -> tuple[np.ndarray, np.ndarray]:
+    """The training panel of backtest origin number w (the periods before ``origin``, divided by the exogenous factor
+    f_it = max(1 + (x_it − x̄_i)·β, ``EXOG_FLOOR``) with regressors) and the factor of the h periods after it."""
+    train = y[:, :origin]
+    factor_future = np.ones((y.shape[0], h))
+    if x is not None and betas is not None:
+        _, xbar, xc = _exog_moments(y, x, origin)
+        beta = betas[w]
+        factor_past = np.maximum(1 + xc @ beta, EXOG_FLOOR)
+        train = train / np.where(np.isnan(train), 1.0, factor_past)
+        factor_future = np.maximum(1 + (x[:, origin:origin + h] - xbar[:, None, :]) @ beta, 0.0)
+    return train, factor_future
 
-    Returns arrays per series: yhat (S, h), model name, scaled errors of the chosen model and of the new-item
-    fallback (S, W, h), raw errors (S, W, h), final scale, flags dead / new / seasonal.
+
+def _stage_global(y: np.ndarray, x: np.ndarray | None, betas: list[np.ndarray] | None,
+                  last_ordinal: np.ndarray | None, classes: np.ndarray,
+                  settings: _Settings) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """The global model's moments (``_global_moments``) per backtest origin for one chunk (summed over chunks).
+
+    Origin o's regression uses the rows whose targets lie before o only. Without regressors one design serves every
+    origin (the features at t use values up to t only); with them each origin's exogenously adjusted panel."""
+    S, T = y.shape
+    h, m = settings.h, settings.m
+    phase = _phases(last_ordinal, T, settings.cycle) if settings.cycle and last_ordinal is not None else None
+    limits = [o - 1 - h for o in settings.origins]
+    if x is None or betas is None:
+        return _global_moments(y, phase, classes, limits, m, h, settings.min_train)
+    out = []
+    for w, origin in enumerate(settings.origins):
+        train, _ = _train_panel(y, x, betas, w, origin, h)
+        part = None if phase is None else phase[:, :origin]
+        out += _global_moments(train, part, classes, [limits[w]], m, h, settings.min_train)
+    return out
+
+
+def _stage_fit(y: np.ndarray, x: np.ndarray | None, betas: list[np.ndarray] | None,
+               global_betas: list[np.ndarray] | None, last_ordinal: np.ndarray | None, classes: np.ndarray,
+               settings: _Settings) -> dict[str, np.ndarray]:
+    """Every candidate from every origin for one chunk of series; the per-series choice, the global model's
+    forecasts and the chunk's part of the blend weights' criterion.
+
+    Returns arrays per series: the selection's and the global model's forecasts from every origin (S, W + 1, h), the
+    new-item fallback's (S, W + 1, h), backtest actuals (S, W, h) and which windows count (S, W), scales per origin
+    (S, W + 1), the selection's name, flags dead / new; and ``blend_sums`` (len(CLASSES), len(BLEND_GRID)): per class
+    and weight the summed backtest RMSSE of the blend (``_finish`` completes the forecast on the client).
     """
     S, T = y.shape
     h, m = settings.h, settings.m
     W = len(settings.origins) - 1
-    names = sorted({name for c in np.unique(classes) for name in CANDIDATES[CLASSES[c]]}, key=MODELS.index)
+    names = sorted({name for c in np.unique(classes) for name in CANDIDATES[CLASSES[c]]
+                    if settings.use_global or name != "Global"}, key=MODELS.index)
     allowed = np.array([[name in CANDIDATES[CLASSES[c]] for name in names] for c in range(len(CLASSES))])
     run_for = {name: allowed[classes, i] for i, name in enumerate(names)}  # each candidate on its classes only
     forecasts = {name: np.full((S, W + 1, h), np.nan) for name in names}
     fallback = np.full((S, W + 1, h), np.nan)
     scales = np.full((S, W + 1), np.nan)
     seasonal = np.zeros(S, dtype=bool)
+    local = {name: mask for name, mask in run_for.items() if name != "Global"}
+    phase = _phases(last_ordinal, T, settings.cycle) if settings.cycle and last_ordinal is not None else None
+    run_global = "Global" in run_for and global_betas is not None and run_for["Global"].any()
+    if run_global and (x is None or betas is None):  # features at t use values up to t: one design for all origins
+        last = np.array(settings.origins) - 1
+        design, design_scale, _ = _global_design(y, phase, last, m, h)
     for w, origin in enumerate(settings.origins):
-        train = y[:, :origin]
-        factor_future = np.ones((S, h))
-        if x is not None and betas is not None:
-            s, xbar, xc = _exog_moments(y, x, origin)
-            beta = betas[w]
-            factor_past = np.maximum(1 + xc @ beta, EXOG_FLOOR)
-            train = train / np.where(np.isnan(train), 1.0, factor_past)
-            factor_future = np.maximum(1 + (x[:, origin:origin + h] - xbar[:, None, :]) @ beta, 0.0)
-        results, seasonal_w = _candidates(train, h, m, run_for)
+        train, factor_future = _train_panel(y, x, betas, w, origin, h)
+        results, seasonal_w = _candidates(train, h, m, local)
+        if run_global:
+            if x is not None and betas is not None:
+                part = None if phase is None else phase[:, :origin]
+                X_w, scale_w, _ = _global_design(train, part, np.array([origin - 1]), m, h)
+                X_w, scale_w = X_w[:, 0], scale_w[:, 0]
+            else:
+                X_w, scale_w = design[:, w], design_scale[:, w]
+            mask = run_for["Global"]
+            results["Global"] = np.full((S, h), np.nan)
+            results["Global"][mask] = _global_predict(X_w[mask], scale_w[mask], global_betas[w], classes[mask])
         for name, fc in results.items():
             forecasts[name][:, w] = np.maximum(fc * factor_future, 0.0)
         fallback[:, w] = np.maximum(_window_mean(train, h, settings.new_window) * factor_future, 0.0)
@@ -754,40 +1054,108 @@ def _stage_fit(y: np.ndarray, x: np.ndarray | None, betas: list[np.ndarray] | No
     actual = np.stack([y[:, o:o + h] for o in settings.origins[:-1]], axis=1) if W else np.empty((S, 0, h))
     trained = np.array([n_obs - (T - o) >= settings.min_train for o in settings.origins[:-1]]).T.reshape(S, W)
     usable = trained & ~np.isnan(actual).any(axis=2)
-    mse = np.full((S, len(names)), np.inf)
-    for i, name in enumerate(names):
-        err = forecasts[name][:, :W] - actual
-        sq = np.where(usable[:, :, None], err * err, np.nan)
-        with np.errstate(invalid="ignore"):
-            value = _nanmean(sq.reshape(S, -1), axis=1) if W else np.full(S, np.nan)
-        mse[:, i] = np.where(np.isnan(value), np.inf, value)
-    mse = np.where(allowed[classes], mse, np.inf)
-    order = np.argsort(mse, axis=1, kind="stable")
-    rows = np.arange(S)
     stacked = np.stack([forecasts[name] for name in names], axis=0)  # (C, S, W+1, h)
-    # the equal-weight mean of the best `combine` candidates with a backtest error (the best alone with one)
-    top = order[:, : max(settings.combine, 1)]
-    finite = np.isfinite(np.take_along_axis(mse, top, axis=1))
-    finite[:, 0] = True
-    weights = finite.T[:, :, None, None].astype(float)
-    chosen = np.where(weights > 0, stacked[top.T, rows], 0.0).sum(axis=0) / weights.sum(axis=0)
+    # squared errors per candidate, series and window (NaN-free sums and counts, so that windows can be left out)
+    sq = (stacked[:, :, :W] - actual[None]) ** 2
+    keep = usable[None, :, :, None] & ~np.isnan(sq)
+    sse = np.where(keep, sq, 0.0).sum(axis=3)  # (C, S, W)
+    count = keep.sum(axis=3)
+    disallowed = ~allowed[classes].T  # (C, S)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mse = np.where(disallowed | (count.sum(axis=2) == 0), np.inf, sse.sum(axis=2) / count.sum(axis=2)).T
+    chosen, top, finite = _combination(stacked, mse, settings.combine)
     adjusted_names = ("SES", "DampedHolt", "Theta")
     parts = [[names[c] + ("+seasonal" if seasonal[i] and names[c] in adjusted_names else "")
               for c, used in zip(top[i], finite[i], strict=True) if used] for i in range(S)]
     label = np.array([p[0] if len(p) == 1 else f"mean({', '.join(p)})" for p in parts], dtype=object)
+    # the selection's backtest forecasts out of sample: window k's combination is chosen on the other windows
+    honest = chosen[:, :W]
+    if W >= 2:
+        honest = np.empty((S, W, h))
+        for k in range(W):
+            with np.errstate(invalid="ignore", divide="ignore"):
+                rest = count.sum(axis=2) - count[:, :, k]
+                mse_k = np.where(disallowed | (rest == 0), np.inf, (sse.sum(axis=2) - sse[:, :, k]) / rest).T
+            honest[:, k] = _combination(stacked[:, :, k:k + 1], mse_k, settings.combine)[0][:, 0]
+    glob = stacked[names.index("Global")] if "Global" in names else np.full((S, W + 1, h), np.nan)
     # dead: no demand in the last dead_after periods; new: too short, or no usable window
     tail = y[:, T - settings.dead_after:] if settings.dead_after <= T else y
     dead = (n_obs >= settings.dead_after) & np.all(np.nan_to_num(tail) == 0, axis=1)
     new = ~dead & ((n_obs < settings.min_history) | ~usable.any(axis=1))
-    yhat = np.where(new[:, None], fallback[:, W], chosen[:, W])
+    # the blend's backtest error per class for each weight w of the grid: Σ_i √(mean (e − w d)²) over the series
+    # that are neither new nor dead, with e = (y − c)/scale and d = (g − c)/scale (c: selection, g: global model)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        e = (actual - honest) / scales[:, :W, None]
+        d = (glob[:, :W] - honest) / scales[:, :W, None]
+    ok = (~dead & ~new)[:, None, None] & usable[:, :, None] & np.isfinite(e) & np.isfinite(d)
+    e, d = np.where(ok, e, 0.0), np.where(ok, d, 0.0)
+    n = np.maximum(ok.sum(axis=(1, 2)), 1)[:, None]
+    A, B, D = ((e * e).sum(axis=(1, 2))[:, None], (e * d).sum(axis=(1, 2))[:, None], (d * d).sum(axis=(1, 2))[:, None])
+    grid = np.asarray(BLEND_GRID)[None, :]
+    rmse = np.sqrt(np.maximum(A - 2 * grid * B + grid * grid * D, 0.0) / n)
+    blend_sums = np.zeros((len(CLASSES), len(BLEND_GRID)))
+    np.add.at(blend_sums, classes, np.where(ok.any(axis=(1, 2))[:, None], rmse, 0.0))
+    return {"chosen": chosen, "global": glob, "fallback": fallback, "actual": actual, "usable": usable,
+            "scales": scales, "model": label, "dead": dead, "new": new, "blend_sums": blend_sums}
+
+
+def _combination(stacked: np.ndarray, mse: np.ndarray, combine: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The equal-weight mean of each series' best ``combine`` candidates by backtest ``mse`` (S, C) with a finite
+    error (the best alone if none has one) from ``stacked`` (C, S, W, h); also the chosen columns and which count."""
+    order = np.argsort(mse, axis=1, kind="stable")
+    top = order[:, : max(combine, 1)]
+    finite = np.isfinite(np.take_along_axis(mse, top, axis=1))
+    finite[:, 0] = True
+    weights = finite.T[:, :, None, None].astype(float)
+    rows = np.arange(mse.shape[0])
+    chosen = np.where(weights > 0, stacked[top.T, rows], 0.0).sum(axis=0) / weights.sum(axis=0)
+    return chosen, top, finite
+
+
+def _blend_weights(blend_sums: np.ndarray) -> np.ndarray:
+    """The global model's weight w per demand class: the w of ``BLEND_GRID`` whose blend (1 − w)·selection +
+    w·global has the least summed backtest RMSSE over the class's series (the smallest such w; 0 without a global
+    forecast, where every w scores the same)."""
+    return np.asarray(BLEND_GRID)[np.argmin(blend_sums, axis=1)]
+
+
+def _finish(fit: dict[str, np.ndarray], classes: np.ndarray, settings: _Settings) -> dict[str, np.ndarray]:
+    """The final forecasts from the chunks' fits: the blend (1 − w_c)·selection + w_c·global with the class's weight,
+    the new-item fallback, zero for dead series; labels; the backtest errors (raw and divided by the series' scale)
+    of the blend and of the fallback, for the intervals."""
+    W = fit["actual"].shape[1]
+    weights = _blend_weights(fit["blend_sums"])
+    w = weights[classes]
+    glob = fit["global"]
+    has = np.isfinite(glob).all(axis=(1, 2)) & (w > 0)
+    w = np.where(has, w, 0.0)[:, None, None]
+    blended = np.where(w > 0, (1 - w) * fit["chosen"] + w * np.nan_to_num(glob), fit["chosen"])
+    new, dead = fit["new"], fit["dead"]
+    yhat = np.where(new[:, None], fit["fallback"][:, W], blended[:, W])
     yhat = np.where(dead[:, None], 0.0, yhat)
+    label = np.array([_blend_label(lab, float(wi)) for lab, wi in zip(fit["model"], w[:, 0, 0], strict=True)],
+                     dtype=object)
     label = np.where(new, "new:mean", np.where(dead, "dead", label))
+    usable, actual, scales = fit["usable"][:, :, None], fit["actual"], fit["scales"][:, :W, None]
     with np.errstate(invalid="ignore"):
-        raw = np.where(usable[:, :, None], actual - chosen[:, :W], np.nan)
-        scaled = raw / scales[:, :W, None]
-        scaled_new = np.where(usable[:, :, None], actual - fallback[:, :W], np.nan) / scales[:, :W, None]
+        raw = np.where(usable, actual - blended[:, :W], np.nan)
+        scaled = raw / scales
+        scaled_new = np.where(usable, actual - fit["fallback"][:, :W], np.nan) / scales
     return {"yhat": yhat, "model": label.astype(object), "scaled": scaled, "scaled_new": scaled_new, "raw": raw,
-            "scale": scales[:, W], "dead": dead, "new": new}
+            "scale": fit["scales"][:, W], "dead": dead, "new": new, "weights": weights}
+
+
+def _blend_label(label: str, weight: float) -> str:
+    """The model name of a blend, at most 64 characters: "Global" alone, the selection alone, or
+    "<w %> Global + <selection>" (seasonal suffixes shortened to "+s" where needed)."""
+    if weight <= 0 or label == "Global":
+        return label
+    if weight >= 1:
+        return "Global"
+    out = f"{weight:.0%} Global + {label}"
+    if len(out) > 64:
+        out = out.replace("+seasonal", "+s")
+    return out if len(out) <= 64 else out[:63] + "…"
 
 
 def _quantiles(errors: np.ndarray, groups: np.ndarray, levels: Sequence[float], n_groups: int,
@@ -830,15 +1198,25 @@ def _label(level: float) -> str:
     return f"{level:g}".replace(".", "_")
 
 
+def _cycle(freq: str, m: int) -> float:
+    """Periods per calendar cycle for the global model's Fourier terms: m, but 365.2425 / 7 for weekly data with
+    m = 52 (a year of weeks); 0 (no Fourier terms) for m = 1."""
+    if m <= 1:
+        return 0.0
+    if m == 52 and _period_code(freq).startswith("W"):
+        return 365.2425 / 7
+    return float(m)
+
+
 def _settings(T: int, h: int, m: int, n_windows: int, step: int | None, dead_after: int | None,
-              min_history: int | None, combine: int) -> _Settings:
+              min_history: int | None, combine: int, cycle: float = 0.0, use_global: bool = True) -> _Settings:
     step = h if step is None else step
     if h < 1 or n_windows < 0 or step < 1:
         raise ValueError("h and step must be >= 1 and n_windows >= 0")
     origins = [T - h - (n_windows - 1 - w) * step for w in range(n_windows)]
     origins = [o for o in origins if o >= 1] + [T]
     return _Settings(
-        h=h, m=m, origins=tuple(origins), combine=combine,
+        h=h, m=m, origins=tuple(origins), combine=combine, cycle=cycle, use_global=use_global,
         dead_after=max(m, 2 * h) if dead_after is None else dead_after,
         min_history=max(2 * h, 6) if min_history is None else min_history,
         min_train=max(4, min(h, 2 * m)), new_window=max(m, 1) if m > 1 else max(h, 4),
@@ -850,22 +1228,34 @@ def _chunks(S: int, size: int) -> list[slice]:
 
 
 def _run(panel: _Panel, classes: np.ndarray, settings: _Settings, client, chunk_size: int) -> dict[str, np.ndarray]:
-    """Stages over chunks of series, locally or on a Dask client: moments → β → fits; results concatenated."""
+    """Stages over chunks of series, locally or on a Dask client: exogenous moments → β → the global model's moments
+    → its coefficients → fits; results concatenated."""
     parts = _chunks(len(panel.ids), chunk_size)
     x_of = (lambda s: None) if panel.x is None else (lambda s: panel.x[s])
+    ords = panel.last_ordinal if panel.last_ordinal is not None else np.zeros(len(panel.ids), dtype=np.int64)
+    n_origins = len(settings.origins)
     if client is None:
         stats = [_stage_stats(panel.y[s], x_of(s), settings.origins) for s in parts]
-        betas = _solve_betas(stats, len(settings.origins))
-        fits = [_stage_fit(panel.y[s], x_of(s), betas, classes[s], settings) for s in parts]
+        betas = _solve_betas(stats, n_origins)
+        moments = [_stage_global(panel.y[s], x_of(s), betas, ords[s], classes[s], settings) for s in parts] \
+            if settings.use_global else []
+        global_betas = _solve_global(moments, n_origins) if moments else None
+        fits = [_stage_fit(panel.y[s], x_of(s), betas, global_betas, ords[s], classes[s], settings) for s in parts]
     else:
         ys = client.scatter([panel.y[s] for s in parts])
         xs = client.scatter([x_of(s) for s in parts]) if panel.x is not None else [None] * len(parts)
         stats = client.gather([client.submit(_stage_stats, yy, xx, settings.origins, pure=False)
                                for yy, xx in zip(ys, xs, strict=True)])
-        betas = _solve_betas(stats, len(settings.origins))
-        fits = client.gather([client.submit(_stage_fit, yy, xx, betas, classes[s], settings, pure=False)
-                              for yy, xx, s in zip(ys, xs, parts, strict=True)])
-    return {key: np.concatenate([f[key] for f in fits]) for key in fits[0]}
+        betas = _solve_betas(stats, n_origins)
+        moments = client.gather([client.submit(_stage_global, yy, xx, betas, ords[s], classes[s], settings,
+                                               pure=False) for yy, xx, s in zip(ys, xs, parts, strict=True)]) \
+            if settings.use_global else []
+        global_betas = _solve_global(moments, n_origins) if moments else None
+        fits = client.gather([client.submit(_stage_fit, yy, xx, betas, global_betas, ords[s], classes[s], settings,
+                                            pure=False) for yy, xx, s in zip(ys, xs, parts, strict=True)])
+    joined = {key: np.concatenate([f[key] for f in fits]) for key in fits[0] if key != "blend_sums"}
+    joined["blend_sums"] = sum(f["blend_sums"] for f in fits)
+    return _finish(joined, classes, settings)
 
 
 def forecast(
@@ -881,6 +1271,7 @@ def forecast(
     dead_after: int | None = None,
     min_history: int | None = None,
     combine: int = 3,
+    use_global: bool = True,
     client=None,
     chunk_size: int = CHUNK_SIZE,
     return_residuals: bool = False,
@@ -893,18 +1284,21 @@ def forecast(
     (default h) periods apart, the last h periods before the end. ``dead_after`` periods without demand make a
     series dead (default max(m, 2h)); fewer than ``min_history`` periods (default max(2h, 6)) make it new.
     ``combine``: how many of the best candidates (by backtest MSE) are averaged (1: the best alone).
+    ``use_global``: the global model as a candidate and in the per-class blend (False: the per-series selection only).
     ``client``: a dask.distributed Client to run the chunks of ``chunk_size`` series on (same results as locally).
     Returns: unique_id, ds, yhat, lo_<L>, hi_<L> per level, model, demand_class; with ``return_residuals`` also the
     chosen models' backtest errors (unique_id, window, step, error = y − ŷ), e.g. for ``reconcile``'s MinT.
-    ``model``: one candidate name ("TSB", "SES+seasonal", ...), "mean(A, B, C)" for a combination, "dead", or
-    "new:mean" (the new-item fallback).
+    ``model``: one candidate name ("TSB", "SES+seasonal", "Global", ...), "mean(A, B, C)" for a combination,
+    "<w %> Global + <selection>" for a blend, "dead", or "new:mean" (the new-item fallback); at most 64 characters.
+    The blend weight of each demand class is in ``result.attrs["global_weight"]``.
     """
     levels = _levels(level)
     panel = _panel(history, freq, h, X_future)
     m = season_length_of(freq) if season_length is None else int(season_length)
     if m < 1:
         raise ValueError("season_length must be >= 1")
-    settings = _settings(panel.y.shape[1], h, m, n_windows, step, dead_after, min_history, combine)
+    settings = _settings(panel.y.shape[1], h, m, n_windows, step, dead_after, min_history, combine, _cycle(freq, m),
+                         use_global)
     classes = _demand_stats(panel.y)["code"]
     fit = _run(panel, classes, settings, client, chunk_size)
 
@@ -934,6 +1328,7 @@ def forecast(
     out["model"] = np.repeat(fit["model"], h)
     out["demand_class"] = np.repeat(np.asarray(CLASSES, dtype=object)[classes], h)
     result = pd.DataFrame(out)
+    result.attrs["global_weight"] = {name: float(w) for name, w in zip(CLASSES, fit["weights"], strict=True)}
     if not return_residuals:
         return result
     W = fit["raw"].shape[1]

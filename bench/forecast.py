@@ -1,6 +1,10 @@
 """Forecast benchmark: analytics.forecasting against statsforecast's single models, in one run.
 
-Usage: PYTHONPATH=. .venv/bin/python bench/forecast.py [--skip-10k] [--dask] [--out FILE]
+Usage: PYTHONPATH=. .venv/bin/python bench/forecast.py [--skip-10k] [--dask] [--out FILE] [--peers-python PY]
+
+The peers run in a subprocess of another interpreter (``--peers-python``, default var/bench-venv/bin/python when it
+exists): statsforecast pins pandas<3 and must not go into the project's venv. Set that venv up once with
+  python3 -m venv var/bench-venv && var/bench-venv/bin/pip install statsforecast
 
 Data sets (each series' last h periods held out, everything before is the training history):
   carparts  ../shared/data/carparts/carparts.csv.gz, 2,674 monthly series, h = 6, m = 12;
@@ -11,16 +15,21 @@ Peers (statsforecast, one StatsForecast run each, n_jobs = 2 = every core here, 
 cannot fit): AutoETS, AutoTheta, CrostonOptimized, TSB(0.1, 0.1), ADIDA, IMAPA, SES (SimpleExponentialSmoothing-
 Optimized) and SeasonalNaive; models without intervals of their own get statsforecast's ConformalIntervals
 (2 windows of h). Ours runs in this one process (one core) and its time includes the backtest that chooses the
-model per series and calibrates the intervals. Metrics per model over the held-out periods: mean RMSSE and MASE
-(scales: in-sample one-step naive, analytics.kpis.forecast_accuracy), bias = Σ(ŷ − y)/Σy, coverage of the 80 %
-and 95 % intervals, wall time; the ratio of our time to AutoETS's.
+model per series, fits the global model per origin, chooses the blend weights and calibrates the intervals; it is
+also run with ``combine=1`` and with ``use_global=False`` (the per-series selection alone) to show what each adds.
+Metrics per model over the held-out periods: mean RMSSE and MASE (scales: in-sample one-step naive,
+analytics.kpis.forecast_accuracy), bias = Σ(ŷ − y)/Σy, coverage of the 80 % and 95 % intervals, wall time; the ratio
+of our time to AutoETS's.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import subprocess
 import sys
+import tempfile
 import time
 import warnings
 from functools import lru_cache
@@ -37,6 +46,7 @@ from analytics.kpis import forecast_accuracy  # noqa: E402
 
 CARPARTS = ROOT.parent / "shared" / "data" / "carparts" / "carparts.csv.gz"
 LEVELS = (80, 95)
+BENCH_VENV_PYTHON = ROOT / "var" / "bench-venv" / "bin" / "python"
 
 
 @lru_cache(maxsize=1)
@@ -119,9 +129,44 @@ def ours(train: pd.DataFrame, h: int, freq: str, **kwargs) -> tuple[pd.DataFrame
     return fc, times[0], times[1]
 
 
+PEERS_PYTHON: str = sys.executable
+
+
 def peers(train: pd.DataFrame, h: int, freq: str, m: int, only: list[str] | None,
           quiet: bool = False) -> dict[str, tuple]:
-    """Each statsforecast peer on the training history: (forecast frame, seconds)."""
+    """Each statsforecast peer on the training history, run by ``PEERS_PYTHON`` in a subprocess (this file with
+    ``--peer-worker``): (forecast frame, alias of its point column, seconds)."""
+    with tempfile.TemporaryDirectory(prefix="bench-peers-") as folder:
+        folder = Path(folder)
+        train[["unique_id", "ds", "y"]].to_csv(folder / "train.csv", index=False)
+        command = [PEERS_PYTHON, str(Path(__file__).resolve()), "--peer-worker", str(folder),
+                   "--h", str(h), "--freq", freq, "--m", str(m)]
+        if only:
+            command += ["--only", *only]
+        if quiet:
+            command.append("--quiet")
+        subprocess.run(command, check=True)
+        meta = json.loads((folder / "peers.json").read_text())
+        out = {}
+        for name, (alias, seconds) in meta.items():
+            fc = pd.read_csv(folder / f"{name}.csv", dtype={"unique_id": str}, parse_dates=["ds"])
+            out[name] = (fc, alias, seconds)
+    return out
+
+
+def peer_worker(folder: Path, h: int, freq: str, m: int, only: list[str] | None, quiet: bool) -> None:
+    """The subprocess side of ``peers``: reads folder/train.csv, writes one CSV per peer and peers.json."""
+    train = pd.read_csv(folder / "train.csv", dtype={"unique_id": str}, parse_dates=["ds"])
+    meta = {}
+    for name, (fc, alias, seconds) in run_peers(train, h, freq, m, only, quiet).items():
+        fc.reset_index().drop(columns="index", errors="ignore").to_csv(folder / f"{name}.csv", index=False)
+        meta[name] = (alias, seconds)
+    (folder / "peers.json").write_text(json.dumps(meta))
+
+
+def run_peers(train: pd.DataFrame, h: int, freq: str, m: int, only: list[str] | None,
+              quiet: bool = False) -> dict[str, tuple]:
+    """Each statsforecast peer on the training history, in this process: (forecast frame, alias, seconds)."""
     from statsforecast import StatsForecast
     from statsforecast.models import (
         ADIDA,
@@ -166,7 +211,7 @@ def peers(train: pd.DataFrame, h: int, freq: str, m: int, only: list[str] | None
 
 def evaluate(name: str, data: pd.DataFrame, h: int, freq: str, m: int, only: list[str] | None) -> pd.DataFrame:
     """The comparison table of one data set."""
-    train, test = split(data, h)
+    train, test = split(data.assign(unique_id=data["unique_id"].astype(str)), h)
     print(f"{name}: {train['unique_id'].nunique()} series, {len(train)} training rows, h = {h}", flush=True)
     rows = []
     fc, cold, warm = ours(train, h, freq, season_length=m)
@@ -175,11 +220,15 @@ def evaluate(name: str, data: pd.DataFrame, h: int, freq: str, m: int, only: lis
                  "seconds": warm, "cold_seconds": cold})
     print(f"    ours: cold {cold:.2f} s, warm {warm:.2f} s", flush=True)
     chosen = fc.drop_duplicates("unique_id")["model"].str.replace(r"\(.*", "", regex=True).value_counts()
-    print("    chosen:", ", ".join(f"{k} {v}" for k, v in chosen.items()), flush=True)
+    print("    chosen:", ", ".join(f"{k} {v}" for k, v in chosen.head(8).items()), flush=True)
+    print("    global model's blend weight per class:",
+          ", ".join(f"{k} {v:.2f}" for k, v in fc.attrs["global_weight"].items()), flush=True)
+    bounds = ({lv: f"lo_{lv}" for lv in LEVELS}, {lv: f"hi_{lv}" for lv in LEVELS})
     single, _, _ = ours(train, h, freq, season_length=m, combine=1)
-    rows.append({"model": "ours, best single (combine=1)", **score(single, test, train, "yhat",
-                                                          {lv: f"lo_{lv}" for lv in LEVELS},
-                                                          {lv: f"hi_{lv}" for lv in LEVELS})})
+    rows.append({"model": "ours, best single (combine=1)", **score(single, test, train, "yhat", *bounds)})
+    local, cold_l, warm_l = ours(train, h, freq, season_length=m, use_global=False)
+    rows.append({"model": "ours without the global model (use_global=False)",
+                 **score(local, test, train, "yhat", *bounds), "seconds": warm_l, "cold_seconds": cold_l})
     for peer, (pfc, alias, seconds) in peers(train, h, freq, m, only).items():
         rows.append({"model": f"statsforecast {peer}",
                      **score(pfc, test, train, alias, {lv: f"{alias}-lo-{lv}" for lv in LEVELS},
@@ -198,16 +247,19 @@ FAST_PEERS = ["CrostonOptimized", "TSB", "ADIDA", "IMAPA", "SES", "SeasonalNaive
 def earlier_windows(name: str, data: pd.DataFrame, h: int, freq: str, m: int, n_windows: int) -> pd.DataFrame:
     """Mean RMSSE of ours and of the fast peers with the hold-out moved back by h, 2h, ... periods (one hold-out is
     one draw: this shows how steady the ranking is; AutoETS and AutoTheta are left out for time)."""
-    data = data.sort_values(["unique_id", "ds"], kind="stable")
+    data = data.assign(unique_id=data["unique_id"].astype(str)).sort_values(["unique_id", "ds"], kind="stable")
     from_end = data.groupby("unique_id").cumcount(ascending=False).to_numpy()
     rows = []
     for w in range(n_windows):
         back = w * h
         train = data[from_end >= back + h].reset_index(drop=True)
         test = data[(from_end < back + h) & (from_end >= back)].reset_index(drop=True)
-        fc, _, warm = ours(train, h, freq, season_length=m)
+        fc = forecasting.forecast(train, h, freq, LEVELS, season_length=m)
+        local = forecasting.forecast(train, h, freq, LEVELS, season_length=m, use_global=False)
         rows.append({"data": name, "holdout_ends_periods_before_last": back, "model": "ours (selection)",
                      "rmsse": score(fc, test, train, "yhat", {}, {})["rmsse"]})
+        rows.append({"data": name, "holdout_ends_periods_before_last": back, "model": "ours without global",
+                     "rmsse": score(local, test, train, "yhat", {}, {})["rmsse"]})
         for peer, (pfc, alias, _) in peers(train, h, freq, m, FAST_PEERS, quiet=True).items():
             rows.append({"data": name, "holdout_ends_periods_before_last": back, "model": f"statsforecast {peer}",
                          "rmsse": score(pfc, test, train, alias, {}, {})["rmsse"]})
@@ -246,7 +298,20 @@ def main() -> None:
     parser.add_argument("--data", nargs="*", default=["carparts", "demo"], help="data sets (carparts, demo)")
     parser.add_argument("--out", default=str(ROOT / "var" / "bench-forecast.csv"), help="CSV of the tables")
     parser.add_argument("--windows", type=int, default=4, help="hold-outs for the steadiness table (0: skip)")
+    parser.add_argument("--peers-python", default=str(BENCH_VENV_PYTHON) if BENCH_VENV_PYTHON.exists()
+                        else sys.executable, help="interpreter with statsforecast for the peers")
+    parser.add_argument("--peer-worker", help=argparse.SUPPRESS)
+    parser.add_argument("--h", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--freq", help=argparse.SUPPRESS)
+    parser.add_argument("--m", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--quiet", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.peer_worker:
+        peer_worker(Path(args.peer_worker), args.h, args.freq, args.m, args.only, args.quiet)
+        return
+    global PEERS_PYTHON
+    PEERS_PYTHON = args.peers_python
+    print(f"peers run by {PEERS_PYTHON}", flush=True)
     print(f"cores: {os.cpu_count()}", flush=True)
     tables = []
     if "carparts" in args.data:

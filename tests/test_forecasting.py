@@ -1,5 +1,6 @@
 """Forecasting (analytics.forecasting): classification worked out by hand, model choice on series made for it,
-intervals, exogenous regressors, reconciliation, the Dask path, and the models against statsforecast."""
+the global model (exact on series that are linear in their lags, no look-ahead, the blend), intervals, exogenous
+regressors, reconciliation, the Dask path, and the models against statsforecast."""
 
 from __future__ import annotations
 
@@ -130,9 +131,16 @@ def test_seasonal_random_walk_chooses_seasonal_naive():
         for t in range(4, 48):
             y.append(y[t - 4] + rng.normal(0, 4))
         series[f"q{k}"] = y
-    result = fc.forecast(_long(series, freq="QS"), 4, "QS", n_windows=4, combine=1)
+    history = _long(series, freq="QS")
+    result = fc.forecast(history, 4, "QS", n_windows=4, combine=1, use_global=False)
     models = result.drop_duplicates("unique_id")["model"]
     assert (models == "SeasonalNaive").sum() >= 5, models.tolist()
+    # the global model has y_{t−3..t} among its features, so it can learn ŷ_{t+j} = y_{t+j−4} across the six
+    # series; where the blend gives it weight, the forecast is still the seasonal naive one within the noise (sd 4)
+    blended = fc.forecast(history, 4, "QS", n_windows=4, combine=1)
+    snaive = np.concatenate([np.asarray(series[uid][-4:]) for uid in sorted(series)])
+    assert np.abs(blended["yhat"].to_numpy() - snaive).max() < 2.0
+    assert blended.drop_duplicates("unique_id")["model"].str.contains("SeasonalNaive|Global").all()
 
 
 def test_intermittent_series_gets_a_croston_family_model():
@@ -140,7 +148,63 @@ def test_intermittent_series_gets_a_croston_family_model():
     series = {f"i{k}": (rng.random(60) < 0.25) * 6.0 for k in range(4)}
     result = fc.forecast(_long(series), 6, "MS", combine=1).drop_duplicates("unique_id")
     assert set(result["demand_class"]) == {"intermittent"}
-    assert result["model"].isin(["CrostonSBA", "TSB", "ADIDA", "IMAPA"]).all(), result["model"].tolist()
+    # the selection part of the name (after a blend's "<w> Global + ") is a Croston-family model, or Global itself
+    selection = result["model"].str.replace(r"^\d+% Global \+ ", "", regex=True)
+    assert selection.isin(["CrostonSBA", "TSB", "ADIDA", "IMAPA", "Global"]).all(), result["model"].tolist()
+    local = fc.forecast(_long(series), 6, "MS", combine=1, use_global=False).drop_duplicates("unique_id")
+    assert local["model"].isin(["CrostonSBA", "TSB", "ADIDA", "IMAPA"]).all(), local["model"].tolist()
+
+
+# --- the global model ---------------------------------------------------------------------------------------------
+
+
+def test_global_model_forecasts_a_series_linear_in_its_lags_exactly(monkeypatch):
+    # period-4 patterns: y_{t+j} = y_{t+j−4}, a linear function of the lags y_{t−3..t} (y_{t+1} = y_{t−3},
+    # y_{t+2} = y_{t−2}); with the scale s_t (mean of the last max(m, h, 4) = 4 values) the pattern's mean, the
+    # scaled values (≤ 4/2 = 2) stay under the caps, and without the ridge penalty the fit is exact
+    monkeypatch.setattr(fc, "GLOBAL_RIDGE", 0.0)
+    patterns = [[2, 4, 6, 8], [5, 1, 3, 3], [1, 2, 1, 4]]
+    Y = np.array([np.tile(p, 10) for p in patterns], dtype=float)  # 40 periods, the last is p[3]
+    out = fc.global_model(Y, 2, m=1)
+    np.testing.assert_allclose(out, [[2, 4], [5, 1], [1, 2]], atol=1e-6)
+    # a linear trend y_t = 10 + 2t: y_{t+j} = y_t + j (y_t − y_{t−1}); ragged (the second series starts later)
+    trend = _panel(10 + 2.0 * np.arange(30), 10 + 2.0 * np.arange(20))
+    np.testing.assert_allclose(fc.global_model(trend, 3, m=1), [[70, 72, 74], [50, 52, 54]], atol=1e-6)
+
+
+def test_global_model_backtest_forecast_does_not_look_ahead():
+    # the global model of backtest origin o is fitted on rows whose targets lie before o and forecast from the
+    # values before o: changing everything from o on leaves that window's forecasts unchanged
+    rng = np.random.default_rng(12)
+    Y = rng.poisson(20, (30, 60)).astype(float)
+    settings = fc._settings(60, 6, 12, 3, None, None, None, 3, 12.0)
+    classes = fc._demand_stats(Y)["code"]
+    ords = np.full(30, 700, dtype=np.int64)
+
+    def global_backtest(panel: np.ndarray) -> np.ndarray:
+        moments = [fc._stage_global(panel, None, None, ords, classes, settings)]
+        betas = fc._solve_global(moments, len(settings.origins))
+        return fc._stage_fit(panel, None, None, betas, ords, classes, settings)["global"]
+
+    first = settings.origins[0]
+    changed = Y.copy()
+    changed[:, first:] = changed[:, first:] * 3 + 5
+    before, after = global_backtest(Y), global_backtest(changed)
+    assert np.isfinite(before).all()
+    np.testing.assert_allclose(before[:, 0], after[:, 0], rtol=1e-12)
+    assert not np.allclose(before[:, 1], after[:, 1])  # the next origin sees the change
+
+
+def test_blend_weight_is_the_grid_point_with_least_backtest_rmsse():
+    # per class, the summed RMSSE of each weight of the grid: the least wins (the smallest w on ties)
+    sums = np.ones((len(fc.CLASSES), len(fc.BLEND_GRID)))
+    sums[0, 7] = 0.5  # smooth: w = 0.35
+    sums[2, -1] = 0.2  # intermittent: w = 1
+    weights = fc._blend_weights(sums)
+    assert weights.tolist() == [0.35, 0.0, 1.0, 0.0, 0.0]
+    long = "mean(SES+seasonal, DampedHolt+seasonal, Theta+seasonal)"
+    assert fc._blend_label(long, 0.35) == "35% Global + mean(SES+s, DampedHolt+s, Theta+s)"
+    assert fc._blend_label("TSB", 1.0) == "Global" and fc._blend_label("TSB", 0.0) == "TSB"
 
 
 # --- never negative, dead, new, intervals -------------------------------------------------------------------------
