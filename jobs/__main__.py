@@ -1,6 +1,6 @@
 """Command line of the jobs: ``python -m jobs forecast|replenish|backorders|notify``.
 
-    python -m jobs forecast [--database-url URL] [--horizon 13]
+    python -m jobs forecast [--database-url URL] [--horizon 13] [--as-of DATE]
     python -m jobs replenish [--database-url URL] [--as-of DATE] [--service-level 0.95] [--policy sS]
     python -m jobs backorders [--database-url URL] [--as-of DATE] [--priority KEYS] [--tolerance-days N] [--no-notify]
     python -m jobs notify [--database-url URL] [--smtp-url URL]
@@ -48,6 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     p_run.add_argument("--no-notify", action="store_true", help="do not enqueue low-stock e-mails")
     p_forecast = commands.add_parser("forecast", parents=[common], help="forecast weekly demand and store the run")
     p_forecast.add_argument("--horizon", type=int, default=13, help="weeks ahead (default 13)")
+    p_forecast.add_argument("--as-of", type=dt.date.fromisoformat,
+                            help="forecast from the history up to this day (default: last day of data); a run "
+                                 "as of 13 weeks ago lets the Demand view measure accuracy, statistical and final")
     p_back = commands.add_parser("backorders", parents=[common],
                                  help="allocate receipts to backorders, store ETAs, queue notices")
     p_back.add_argument("--as-of", type=dt.date.fromisoformat, help="day to plan from (default: last day of data)")
@@ -92,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
 
             bar = _Bar("forecast")
             try:
-                run = run_forecast(engine, horizon=args.horizon, progress=bar)
+                run = run_forecast(engine, horizon=args.horizon, as_of=args.as_of, progress=bar)
             finally:
                 bar.close()
             print(run.summary())
