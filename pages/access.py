@@ -41,7 +41,9 @@ PAGES = (
              frozenset({"executive", "planner", "production", "sales", "warehouse", "logistics", "customer"})),
     PageSpec("pages/replenishment.py", "Replenishment", ":material/local_shipping:",
              frozenset({"planner", "production"})),
+    PageSpec("pages/production.py", "Production", ":material/factory:", frozenset({"production"})),
     PageSpec("pages/finance.py", "Finance", ":material/account_balance:", frozenset({"finance", "executive"})),
+    PageSpec("pages/admin.py", "Admin", ":material/admin_panel_settings:", frozenset({"admin"})),
 )
 
 
@@ -51,6 +53,11 @@ def pages_for(roles: list[str] | tuple[str, ...] | None) -> list[PageSpec]:
     if "admin" in held:
         return list(PAGES)
     return [page for page in PAGES if page.roles & held]
+
+
+def role_page_matrix() -> list[dict[str, object]]:
+    """One row per role: the role and, for every page title, whether the role sees it (``pages_for``)."""
+    return [{"role": role, **{page.title: page in pages_for([role]) for page in PAGES}} for role in ROLES]
 
 
 def app_mode() -> str:
@@ -70,6 +77,17 @@ def demo_credentials() -> dict:
             for role in ROLES
         }
     }
+
+
+def user_directory(mode: str | None = None) -> list[dict[str, object]]:
+    """The users the login accepts, from the same source as ``app.py`` (demo users, or the users file in
+    production mode), without their passwords: username, name, email, roles (and the pages those roles open)."""
+    users = (production_credentials() if (mode or app_mode()) == "production" else demo_credentials())["usernames"]
+    return [
+        {"username": name, "name": user.get("name", ""), "email": user.get("email", ""),
+         "roles": list(user.get("roles") or ()), "pages": [p.title for p in pages_for(user.get("roles"))]}
+        for name, user in users.items()
+    ]
 
 
 class ConfigurationError(RuntimeError):

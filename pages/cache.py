@@ -4,17 +4,24 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
-from analytics import backorders, kpis, valuation
+from analytics import backorders, kpis, valuation, whatif
 from analytics.report import headline
-from data_access import frames
+from data_access import app_reads, frames
+from data_access import replenishment as replenishment_reads
 from data_access.config import load_settings
 from data_access.engine import Engine, make_engine
 from data_access.queries import headline_inputs, last_data_date, monthly_trend
 
+#: Stock levels and lists that change with every scan, receipt or approval.
 TTL_SECONDS = 30
+#: Figures over months or years of history (headline KPIs, valuation, backorder economics) and the inputs that
+#: change with the daily data (demand history, lead times, forecasts): seconds to compute on the medium demo, and
+#: a few minutes of staleness does not change them.
+SLOW_TTL_SECONDS = 600
 
 
 def engine() -> Engine:
@@ -32,31 +39,48 @@ def data_end() -> dt.date | None:
     return last_data_date(engine())
 
 
-@st.cache_data(ttl=TTL_SECONDS, show_spinner="Computing the headline figures…")
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def last_load() -> dt.datetime | None:
+    """When the last successful data load finished (``etl_run``)."""
+    return app_reads.last_load(engine())
+
+
+def freshness(read_at: dt.datetime | None = None, ttl: int = TTL_SECONDS) -> None:
+    """A caption saying how fresh the view's data is: last day of data, last load, when read, refresh interval."""
+    end, loaded = data_end(), last_load()
+    parts = [f"Data up to {end:%Y-%m-%d}" if end else "No data yet",
+             f"last load finished {loaded:%Y-%m-%d %H:%M} UTC" if loaded else "no load recorded"]
+    if read_at is not None:
+        parts.append(f"read {read_at:%Y-%m-%d %H:%M:%S}")
+    parts.append(f"refreshed every {ttl // 60} min" if ttl >= 120 else f"refreshed every {ttl} s")
+    st.caption(" · ".join(parts))
+
+
+@st.cache_data(ttl=SLOW_TTL_SECONDS, show_spinner="Computing the headline figures…")
 def headline_figures(as_of: dt.date) -> tuple[dict, dt.datetime]:
     """Headline figures as of a date, and when they were computed."""
     return headline(headline_inputs(engine(), as_of)), dt.datetime.now()
 
 
-@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+@st.cache_data(ttl=SLOW_TTL_SECONDS, show_spinner=False)
 def trend(as_of: dt.date) -> pd.DataFrame:
     return monthly_trend(engine(), as_of)
 
 
-@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+@st.cache_data(ttl=SLOW_TTL_SECONDS, show_spinner=False)
 def ledger(as_of: dt.date) -> pd.DataFrame:
     """The inventory ledger up to ``as_of`` (for valuation)."""
     return frames.ledger(engine(), as_of)
 
 
-@st.cache_data(ttl=TTL_SECONDS, show_spinner="Valuing the inventory…")
+@st.cache_data(ttl=SLOW_TTL_SECONDS, show_spinner="Valuing the inventory…")
 def valuation_table(as_of: dt.date, method: str, by_location: bool) -> pd.DataFrame:
     """Valuation per product (and location) with sku and category, as of the end of ``as_of``."""
     standard = frames.standard_costs(engine()) if method == "standard" else None
     return valuation.valuation_table(ledger(as_of), as_of, method, standard, by_location=by_location)
 
 
-@st.cache_data(ttl=TTL_SECONDS, show_spinner="Computing COGS per period…")
+@st.cache_data(ttl=SLOW_TTL_SECONDS, show_spinner="Computing COGS per period…")
 def cogs_table(as_of: dt.date, method: str, freq: str) -> pd.DataFrame:
     """COGS and closing value per period and category."""
     movements = ledger(as_of)
@@ -68,7 +92,7 @@ def cogs_table(as_of: dt.date, method: str, freq: str) -> pd.DataFrame:
     return summed
 
 
-@st.cache_data(ttl=TTL_SECONDS, show_spinner="Costing the backorders…")
+@st.cache_data(ttl=SLOW_TTL_SECONDS, show_spinner="Costing the backorders…")
 def backorder_economics(as_of: dt.date, since: dt.date, by: tuple[str, ...], freq: str | None) -> pd.DataFrame:
     """Backorder cost, lost sales and their share of sales of the lines requested from ``since``."""
     lines = order_lines(as_of, since)
@@ -81,13 +105,13 @@ def stock_levels(as_of: dt.date) -> tuple[pd.DataFrame, dt.datetime]:
     return kpis.stock_cover(frames.inventory_levels(engine(), as_of)), dt.datetime.now()
 
 
-@st.cache_data(ttl=TTL_SECONDS, show_spinner="Reading order lines…")
+@st.cache_data(ttl=SLOW_TTL_SECONDS, show_spinner="Reading order lines…")
 def order_lines(as_of: dt.date, since: dt.date) -> pd.DataFrame:
     """Order lines requested from ``since``, in their state at ``as_of`` (read once, grouped many ways)."""
     return frames.order_lines(engine(), as_of, since=since)
 
 
-@st.cache_data(ttl=TTL_SECONDS, show_spinner="Breaking the backorders down…")
+@st.cache_data(ttl=SLOW_TTL_SECONDS, show_spinner="Breaking the backorders down…")
 def backorder_breakdown(as_of: dt.date, since: dt.date, by: tuple[str, ...], freq: str | None) -> pd.DataFrame:
     """Backorder rate and fill rate of the lines requested from ``since``, grouped ``by`` and per ``freq``."""
     lines = order_lines(as_of, since)
@@ -95,3 +119,92 @@ def backorder_breakdown(as_of: dt.date, since: dt.date, by: tuple[str, ...], fre
     fill = kpis.fill_rate(lines, as_of, by=list(by), freq=freq)
     keys = [*by, *(["period"] if freq else [])]
     return rates.merge(fill[[*keys, "unit_fill_rate", "order_fill_rate"]], on=keys, how="left")
+
+
+# --- replenishment what-if --------------------------------------------------------------------------------------------
+
+
+@st.cache_data(ttl=SLOW_TTL_SECONDS, show_spinner="Reading stock, demand history and lead times…")
+def whatif_items(as_of: dt.date) -> tuple[pd.DataFrame, np.ndarray, dt.datetime]:
+    """Item-locations with their demand and lead-time inputs, the demand history matrix, and when they were read."""
+    eng = engine()
+    state = replenishment_reads.item_locations_state(eng, as_of)
+    demand = replenishment_reads.daily_demand(eng, as_of - dt.timedelta(days=whatif.HISTORY_DAYS - 1), as_of)
+    po = replenishment_reads.po_history(eng, as_of)
+    items, history = whatif.item_inputs(state, demand, po, as_of)
+    return items, history, dt.datetime.now()
+
+
+@st.cache_data(ttl=SLOW_TTL_SECONDS, max_entries=200, show_spinner="Simulating…")
+def whatif_run(as_of: dt.date, scope: str, value: str | int | None,
+               settings: whatif.WhatIf) -> tuple[whatif.Outcome, pd.DataFrame, int]:
+    """A scenario over a scope: its outcome, its trade-off curve, and how many item-locations the scope holds
+    before the ``whatif.MAX_ITEMS`` bound."""
+    items, history, _ = whatif_items(as_of)
+    positions, in_scope = whatif.select_items(items, scope, value)
+    chosen, demand = items.iloc[positions], history[positions]
+    return (whatif.simulate_scenario(chosen, demand, settings), whatif.tradeoff_curve(chosen, demand, settings),
+            in_scope)
+
+
+@st.cache_data(ttl=SLOW_TTL_SECONDS, max_entries=50, show_spinner=False)
+def whatif_baseline(as_of: dt.date, scope: str, value: str | int | None, baseline: whatif.WhatIf) -> dict[str, float]:
+    """The outcome a scenario is compared to (``baseline``: ``WhatIf.baseline()``, the automatic run's settings)
+    on the same items; cached apart, so moving a policy control does not simulate it again."""
+    items, history, _ = whatif_items(as_of)
+    positions, _ = whatif.select_items(items, scope, value)
+    return whatif.simulate_scenario(items.iloc[positions], history[positions], baseline).summary
+
+
+# --- production -------------------------------------------------------------------------------------------------------
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner="Reading production orders…")
+def open_production_orders() -> tuple[pd.DataFrame, dt.datetime]:
+    """Planned and released production orders, and when they were read."""
+    return app_reads.open_production_orders(engine()), dt.datetime.now()
+
+
+@st.cache_data(ttl=SLOW_TTL_SECONDS, show_spinner="Computing production efficiency and overproduction…")
+def production_performance(as_of: dt.date, since: dt.date) -> dict[str, pd.DataFrame]:
+    """Production efficiency, on-time rate and overproduction (``analytics.kpis``) of the production orders
+    finished from ``since`` to ``as_of``, against the made products' demand over the same days: in total
+    ("total", one row), per month ("monthly") and per category ("by_category")."""
+    orders = frames.production_orders(engine(), as_of)
+    finished = pd.to_datetime(orders["finished_date"])
+    orders = orders[finished.isna() | (finished >= pd.Timestamp(since))]
+    demand = app_reads.product_demand(engine(), since, as_of, make_or_buy="make")
+    over = ["demand_qty", "overproduced_qty", "overproduction_rate"]
+    total = pd.concat([kpis.production_efficiency(orders), kpis.overproduction(orders, demand)[over]], axis=1)
+    monthly = kpis.production_efficiency(orders, freq="M").merge(
+        kpis.overproduction(orders, demand, freq="M")[["period", *over]], on="period", how="left")
+    by_category = kpis.production_efficiency(orders, by="category").merge(
+        kpis.overproduction(orders, demand, by="category")[["category", *over]], on="category", how="left")
+    return {"total": total, "monthly": monthly, "by_category": by_category}
+
+
+@st.cache_data(ttl=SLOW_TTL_SECONDS, show_spinner="Reading demand and forecasts of made items…")
+def made_demand_and_forecast(as_of: dt.date, weeks_back: int = 26, weeks_ahead: int = 13) -> pd.DataFrame:
+    """Weekly demand of made items over the last ``weeks_back`` weeks and their newest stored forecast over the
+    next ``weeks_ahead`` (``whatif.demand_and_forecast``)."""
+    eng = engine()
+    since = as_of - dt.timedelta(weeks=weeks_back)
+    demand = app_reads.product_demand(eng, since, as_of, make_or_buy="make")
+    forecast = replenishment_reads.latest_forecast(eng, as_of - dt.timedelta(days=6), as_of + dt.timedelta(weeks=weeks_ahead))
+    products = app_reads.products(eng, make_or_buy="make")
+    return whatif.demand_and_forecast(demand, forecast, products, as_of, start=since)
+
+
+# --- admin ------------------------------------------------------------------------------------------------------------
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def etl_runs() -> tuple[pd.DataFrame, dt.datetime]:
+    """The latest data loads, and when they were read."""
+    return app_reads.etl_runs(engine()), dt.datetime.now()
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner="Reading rejected rows…")
+def etl_rejects(run_id: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Rejected rows of one load counted by file, column and reason, and the rows themselves."""
+    return app_reads.etl_reject_summary(engine(), run_id), app_reads.etl_rejects(engine(), run_id)

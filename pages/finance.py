@@ -21,7 +21,7 @@ as_of = left.date_input("Value the stock at the end of", value=end, max_value=en
 method_label = middle.radio("Method", ("FIFO", "Moving average", "Standard cost"), horizontal=True)
 method = {"FIFO": "fifo", "Moving average": "average", "Standard cost": "standard"}[method_label]
 by_location = right.toggle("Each location apart", value=False)
-st.caption(f"Data up to {end:%Y-%m-%d}; refreshed every {cache.TTL_SECONDS} s.")
+cache.freshness(ttl=cache.SLOW_TTL_SECONDS)
 
 try:
     table = cache.valuation_table(as_of, method, by_location)
@@ -61,6 +61,11 @@ periods = cache.cogs_table(as_of, method, "M")
 chart = px.bar(periods, x="period", y="cogs", color="category", title=f"COGS per month by category ({method_label})",
                labels={"period": "Month", "cogs": "COGS (currency)", "category": "Category"})
 st.plotly_chart(chart, width="stretch")
+st.dataframe(periods, hide_index=True, width="stretch", column_config={
+    "period": st.column_config.DateColumn("Month", format="YYYY-MM"),
+    "cogs": st.column_config.NumberColumn("COGS", format="%,.2f"),
+    "ending_value": st.column_config.NumberColumn("Closing value", format="%,.2f"),
+})
 exports.download_buttons(periods, f"cogs_{method}_{as_of:%Y%m%d}")
 
 st.subheader("Backorder cost and lost sales")
@@ -79,5 +84,12 @@ chart = px.line(monthly, x="period", y=["backorder_cost", "lost_revenue"], marke
                 title="Backorder cost and lost sales by month of the requested date",
                 labels={"period": "Month requested", "value": "Amount (currency)", "variable": ""})
 st.plotly_chart(chart, width="stretch")
-st.dataframe(economics, hide_index=True, width="stretch")
+st.dataframe(economics, hide_index=True, width="stretch", column_config={
+    **{c: st.column_config.NumberColumn(format="%,.0f") for c in ("lines_due", "lines_backordered",
+                                                                  "units_backordered", "backlog_unit_days",
+                                                                  "cancelled_units")},
+    **{c: st.column_config.NumberColumn(format="%,.2f") for c in ("lost_revenue", "lost_margin", "expediting_cost",
+                                                                  "carrying_cost", "backorder_cost", "revenue")},
+    "backorder_cost_to_sales": st.column_config.NumberColumn("Backorder cost / sales", format="percent"),
+})
 exports.download_buttons(economics, f"backorder_cost_{as_of:%Y%m%d}")

@@ -21,8 +21,7 @@ if end is None:
 def levels_view() -> None:
     as_of = cache.data_end() or end
     levels, read_at = cache.stock_levels(as_of)
-    st.caption(f"Stock at the end of {as_of:%Y-%m-%d} · read {read_at:%H:%M:%S} · refreshes every "
-               f"{cache.TTL_SECONDS} s")
+    cache.freshness(read_at)
     left, middle, right = st.columns(3)
     categories = left.multiselect("Category", sorted(levels["category"].dropna().unique()))
     locations = middle.multiselect("Location", sorted(levels["location"].dropna().unique()))
@@ -60,8 +59,12 @@ def levels_view() -> None:
     st.subheader(f"Low-stock list ({len(low):,})")
     st.caption("Inventory position at or below the reorder point, or under a week of cover where no reorder point "
                "is set.")
-    st.dataframe(low, hide_index=True, width="stretch", column_config=_formats())
-    exports.download_buttons(low, f"low_stock_{as_of:%Y%m%d}")
+    if low.empty:
+        st.success("No item-location here is at or below its reorder point: nothing needs reordering now. The "
+                   "Replenishment page proposes orders as soon as one is.")
+    else:
+        st.dataframe(low, hide_index=True, width="stretch", column_config=_formats())
+        exports.download_buttons(low, f"low_stock_{as_of:%Y%m%d}")
 
     st.subheader("All stock")
     table = shown[columns].sort_values(["category", "sku", "location"])

@@ -21,6 +21,7 @@ as_of = st.date_input("As of", value=end, max_value=end, help="Figures count his
 previous = as_of - dt.timedelta(days=30)
 figures, computed_at = cache.headline_figures(as_of)
 before, _ = cache.headline_figures(previous)
+cache.freshness(computed_at, ttl=cache.SLOW_TTL_SECONDS)
 
 
 def _delta(key: str, percent: bool = False) -> str | None:
@@ -87,4 +88,3 @@ chart = px.line(by_month, x="period", y="backorder_rate", color=dimension, marke
 chart.update_yaxes(tickformat=".0%")
 st.plotly_chart(chart, width="stretch")
 exports.download_buttons(by_month, f"backorders_by_{dimension}")
-st.caption(f"Data up to {end:%Y-%m-%d}. Figures computed {computed_at:%Y-%m-%d %H:%M:%S}; refreshed every {cache.TTL_SECONDS} s.")

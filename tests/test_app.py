@@ -1,11 +1,13 @@
 """The app as a person sees it: AppTest logs in as each role and renders every page that role may open.
 
 Forbidden pages are not registered at all (so a URL cannot reach them); the login page lists
-the demo users; production mode refuses to start without a cookie key.
+the demo users; production mode refuses to start without a cookie key. The planner's what-if answers
+a moved control with a different outcome; the admin drills into a load's rejected rows.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -22,9 +24,25 @@ KEY_METRICS = {
     "Overview": ("Revenue (net of discounts)", "Orders", "On-time delivery", "Fill rate (units)",
                  "Backorder rate (lines)", "Gross margin", "On hand (units)", "Inventory turnover (per year)"),
     "Inventory": ("On hand (units)", "Stock value (standard cost)", "Low-stock items"),
-    "Replenishment": (),
+    "Replenishment": ("Fill rate (simulated)", "Stockout days", "Avg on hand (units)", "Avg inventory value",
+                      "Orders placed", "Cost, 365 days"),
+    "Production": ("Made item-locations", "On hand (units)", "Stock value", "Open production orders",
+                   "Efficiency (12 mo)", "Overproduced (12 mo)"),
     "Finance": ("Inventory value (FIFO)", "COGS to date", "Backorder cost", "Lost sales (revenue)"),
+    "Admin": ("Loads recorded", "Last load (#2)", "Rows loaded (last load)", "Rows rejected (all loads)"),
 }
+#: A page a role may open shows a title; these must appear in it too (captions say how fresh the data is).
+FRESHNESS = "last load finished"
+
+
+def write_supplier_update(folder: Path) -> Path:
+    """A load of 40 new suppliers and 2 bad rows (a negative lead time, a missing name): rejected, not loaded."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = ["code,name,lead_time_mean_days,lead_time_std_days,email"]
+    rows += [f"SUPX-{i:03d},Extra supplier {i},{10 + i % 5},2,x{i}@example.com" for i in range(40)]
+    rows += ["SUPX-BAD,Bad supplier,-3,2,bad@example.com", "SUPX-BAD2,,5,1,"]
+    (folder / "suppliers.csv").write_text("\n".join(rows) + "\n")
+    return folder
 
 
 @pytest.fixture(scope="module")
@@ -33,6 +51,7 @@ def demo_database(tmp_path_factory, small_demo_dir) -> str:
     engine = make_engine(url)
     upgrade(engine)
     load_directory(engine, small_demo_dir, kind="demo")
+    load_directory(engine, write_supplier_update(tmp_path_factory.mktemp("update")), source="supplier-update")
     engine.dispose()
     return url
 
@@ -78,10 +97,11 @@ def test_each_role_sees_exactly_its_pages(monkeypatch, demo_database: str, role:
         app.switch_page(page.path).run()
         assert not app.exception, (role, page.title, app.exception)
         metrics = {m.label: m.value for m in app.metric}
-        for label in KEY_METRICS.get(page.title, ()):
+        for label in KEY_METRICS[page.title]:
             assert metrics.get(label) not in (None, "", "n/a"), (role, page.title, label)
-        if page.title != "Replenishment":  # its table (and export) appears once a run has proposed something
-            assert app.get("download_button"), (role, page.title)
+        assert app.get("download_button"), (role, page.title)
+        assert any(FRESHNESS in c.value for c in app.caption), (role, page.title)
+        assert [t.value for t in app.title] == [page.title]
     # Only the allowed pages are registered with st.navigation, so no URL reaches the others.
     # (AppTest.switch_page runs any script it is given, so registration is what is checked here.)
     assert app.session_state["registered_pages"] == [p.path for p in allowed]
@@ -90,6 +110,15 @@ def test_each_role_sees_exactly_its_pages(monkeypatch, demo_database: str, role:
 def test_roles_to_pages() -> None:
     assert [p.title for p in access.pages_for(["admin"])] == [p.title for p in access.PAGES]
     assert [p.title for p in access.pages_for(["finance"])] == ["Overview", "Finance"]
+    assert [p.title for p in access.pages_for(["production"])] == ["Overview", "Inventory", "Replenishment",
+                                                                   "Production"]
+    assert "Admin" not in [p.title for p in access.pages_for(["planner", "finance", "production"])]
+    matrix = {row["role"]: row for row in access.role_page_matrix()}
+    assert matrix["admin"]["Admin"] and matrix["production"]["Production"] and not matrix["sales"]["Production"]
+    users = {u["username"]: u for u in access.user_directory("demo")}
+    assert set(users) == set(access.ROLES)
+    assert users["finance"]["roles"] == ["finance"] and users["finance"]["pages"] == ["Overview", "Finance"]
+    assert all("password" not in u for u in users.values())
     assert [p.title for p in access.pages_for(["warehouse"])] == ["Inventory"]
     assert "Finance" not in [p.title for p in access.pages_for(["sales"])]
     assert access.pages_for([]) == []
@@ -128,7 +157,7 @@ def test_planner_runs_replenishment_and_approves_a_proposal(monkeypatch, tmp_pat
     app.switch_page("pages/replenishment.py").run()
     assert not app.exception
     assert any("No open proposal" in i.value for i in app.info)
-    app.button[0].click().run()  # Run now
+    next(b for b in app.button if b.label == "Run now").click().run()
     assert not app.exception
     assert any("new proposals" in s.value for s in app.success)
     assert any(h.value.startswith("Open proposals (") and h.value != "Open proposals (0)" for h in app.subheader)
@@ -142,3 +171,54 @@ def test_planner_runs_replenishment_and_approves_a_proposal(monkeypatch, tmp_pat
     app.run()
     assert not app.exception
     engine.dispose()
+
+
+def _percent(text: str) -> float:
+    return float(text.rstrip("%").replace(",", ""))
+
+
+def test_planner_whatif_answers_a_moved_control(monkeypatch, demo_database: str) -> None:
+    """Moving the service level, the policy or the scope changes the simulated outcome and the curve."""
+    monkeypatch.setenv("DATABASE_URL", demo_database)
+    app = _logged_in("planner").run()
+    app.switch_page("pages/replenishment.py").run()
+
+    def outcome() -> dict[str, str]:
+        assert not app.exception
+        return {m.label: m.value for m in app.metric}
+
+    app.radio(key="wi_scope").set_value("all").run()
+    base = outcome()
+    assert base["Fill rate (simulated)"].endswith("%")
+    assert not any(m.delta for m in app.metric)  # the run's own settings: nothing to compare
+    app.slider(key="wi_service").set_value(99.5).run()
+    higher = outcome()
+    assert higher["Avg inventory value"] != base["Avg inventory value"]
+    assert _percent(higher["Fill rate (simulated)"]) >= _percent(base["Fill rate (simulated)"])
+    assert any(m.delta for m in app.metric)  # compared with the automatic run's settings
+    app.selectbox(key="wi_policy").set_value("RS").run()
+    assert outcome()["Orders placed"] != higher["Orders placed"]
+    app.slider(key="wi_mult").set_value(2.0).run()
+    assert outcome()["Avg inventory value"] != higher["Avg inventory value"]
+    charts = app.get("plotly_chart")
+    assert len(charts) >= 2
+    figure = json.loads(charts[0].proto.spec)
+    assert figure["layout"]["title"]["text"].startswith("Service vs inventory investment")
+    assert "currency" in figure["layout"]["xaxis"]["title"]["text"]
+    assert "%" in figure["layout"]["yaxis"]["title"]["text"]
+
+
+def test_admin_drills_into_rejected_rows(monkeypatch, demo_database: str) -> None:
+    """The load with rejects is picked by default; its rejected rows show with their reasons."""
+    monkeypatch.setenv("DATABASE_URL", demo_database)
+    app = _logged_in("admin").run()
+    app.switch_page("pages/admin.py").run()
+    assert not app.exception
+    assert {m.label: m.value for m in app.metric}["Rows rejected (all loads)"] == "2"
+    tables = [t.value for t in app.dataframe]
+    rejects = next(t for t in tables if "reason" in t.columns and "row_number" in t.columns)
+    assert sorted(rejects["reason"]) == ["must be >= 0", "required value missing"]
+    users = next(t for t in tables if "username" in t.columns)
+    assert set(users["username"]) == set(access.ROLES)
+    matrix = next(t for t in tables if "role" in t.columns)
+    assert bool(matrix.set_index("role").loc["admin"].all())
