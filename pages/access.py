@@ -41,6 +41,7 @@ PAGES = (
              frozenset({"executive", "planner", "production", "sales", "warehouse", "logistics", "customer"})),
     PageSpec("pages/replenishment.py", "Replenishment", ":material/local_shipping:",
              frozenset({"planner", "production"})),
+    PageSpec("pages/demand.py", "Demand", ":material/trending_up:", frozenset({"planner", "production"})),
     PageSpec("pages/production.py", "Production", ":material/factory:", frozenset({"production"})),
     PageSpec("pages/finance.py", "Finance", ":material/account_balance:", frozenset({"finance", "executive"})),
     PageSpec("pages/admin.py", "Admin", ":material/admin_panel_settings:", frozenset({"admin"})),

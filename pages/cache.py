@@ -9,8 +9,9 @@ import pandas as pd
 import streamlit as st
 
 from analytics import backorders, kpis, valuation, whatif
+from analytics.demand_plan import apply_overrides
 from analytics.report import headline
-from data_access import app_reads, frames
+from data_access import app_reads, forecasts, frames
 from data_access import replenishment as replenishment_reads
 from data_access.config import load_settings
 from data_access.engine import Engine, make_engine
@@ -208,3 +209,52 @@ def etl_runs() -> tuple[pd.DataFrame, dt.datetime]:
 def etl_rejects(run_id: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Rejected rows of one load counted by file, column and reason, and the rows themselves."""
     return app_reads.etl_reject_summary(engine(), run_id), app_reads.etl_rejects(engine(), run_id)
+
+
+# --- Demand view: forecast runs, overrides and actuals ------------------------------------
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def forecast_runs() -> tuple[pd.DataFrame, dt.datetime]:
+    """Stored forecast runs (newest first) and when they were read."""
+    return forecasts.forecast_runs(engine()), dt.datetime.now()
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def product_catalog() -> pd.DataFrame:
+    return forecasts.product_list(engine())
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def location_catalog() -> pd.DataFrame:
+    return forecasts.location_list(engine())
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def forecast_overrides() -> pd.DataFrame:
+    """Every override, active or not, newest first."""
+    return forecasts.overrides(engine())
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner="Reading the forecast run…")
+def forecast_run_rows(run_id: int) -> pd.DataFrame:
+    """All periods of one run with names (a run is never changed once stored)."""
+    return forecasts.forecast_frame(engine(), run_id)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner="Applying the overrides…")
+def final_forecast(run_id: int) -> pd.DataFrame:
+    """One run with the active overrides applied to all of it (levels spread over the whole scope)."""
+    return apply_overrides(forecast_run_rows(run_id), forecast_overrides(), product_catalog())
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner="Reading the weekly demand…")
+def weekly_actuals(end: dt.date) -> pd.DataFrame:
+    """Weekly demand of every product-location up to the last complete week on or before ``end``."""
+    return forecasts.weekly_demand(engine(), end)
+
+
+def refresh_forecasts() -> None:
+    """Forget the cached runs and overrides (after a forecast run or an override was written)."""
+    forecast_runs.clear()
+    forecast_overrides.clear()
+    final_forecast.clear()

@@ -14,7 +14,7 @@ import streamlit as st
 from analytics import demand_plan
 from data_access import forecasts
 from jobs.forecast import run_forecast
-from pages import cache, demand_cache, exports
+from pages import cache, exports
 
 st.title("Demand")
 engine = cache.engine()
@@ -39,13 +39,13 @@ if can_plan:
             except ValueError as error:
                 st.error(f"The forecast could not run: {error}")
             else:
-                demand_cache.refresh()
+                cache.refresh_forecasts()
                 st.success(result.summary())
             bar.empty()
 
-runs, read_at = demand_cache.runs()
-products, locations = demand_cache.products(), demand_cache.locations()
-actuals = demand_cache.weekly_actuals(end)
+runs, read_at = cache.forecast_runs()
+products, locations = cache.product_catalog(), cache.location_catalog()
+actuals = cache.weekly_actuals(end)
 last_week = actuals["period"].max() if not actuals.empty else pd.Timestamp(end)
 
 # --- filters ----------------------------------------------------------------------------------------------------------
@@ -68,16 +68,15 @@ if not runs.empty:
         for r in runs.itertuples()
     }
     run_id = st.selectbox("Forecast run", list(run_labels), format_func=run_labels.get,
-                          help="The newest run is what replenishment uses.")
+                          help="Replenishment uses the run that forecasts furthest ahead (the newest of those).")
     run = runs.set_index("id").loc[run_id]
 window_end = max(run["last_period"], last_week) if run is not None and pd.notna(run["last_period"]) else last_week
 left, right = st.columns(2)
 date_from = left.date_input("From week ending", value=(last_week - pd.Timedelta(weeks=52)).date(),
                             max_value=window_end.date())
 date_to = right.date_input("To week ending", value=window_end.date(), min_value=date_from)
-st.caption(f"Data up to {end:%Y-%m-%d} (last complete week ends {last_week:%Y-%m-%d}) · runs and overrides read "
-           f"{read_at:%Y-%m-%d %H:%M:%S} · refreshed every {cache.TTL_SECONDS} s · demand = units ordered per week "
-           "(Monday–Sunday).")
+cache.freshness(read_at)
+st.caption(f"Last complete week ends {last_week:%Y-%m-%d}; demand = units ordered per week (Monday–Sunday).")
 
 
 def narrow(frame: pd.DataFrame, periods: bool = True) -> pd.DataFrame:
@@ -99,7 +98,7 @@ PERCENT = {c: NUMBER(format="percent") for c in ("wape_stat", "wape_final", "fva
 # --- forecast against history -----------------------------------------------------------------------------------------
 st.subheader("Forecast against history")
 history = narrow(actuals)
-final_all = demand_cache.final_forecast(run_id) if run_id is not None else None
+final_all = cache.final_forecast(run_id) if run_id is not None else None
 plan = narrow(final_all) if final_all is not None else pd.DataFrame()
 if run_id is None:
     st.info("No forecast run yet: run `python -m jobs forecast` or press **Run forecast** above"
@@ -169,7 +168,7 @@ else:
                                f"{r.last_period:%Y-%m-%d}" for r in evaluable.itertuples()}
     eval_id = st.selectbox("Measure run", list(eval_labels), format_func=eval_labels.get,
                            help="Runs whose first forecast week has passed; the newest first.")
-    measured = narrow(demand_cache.final_forecast(eval_id))
+    measured = narrow(cache.final_forecast(eval_id))
     scored = demand_plan.forecast_value_added(measured, narrow(actuals, periods=False))
     total = scored.total.iloc[0]
     if not total["observations"]:
@@ -208,7 +207,7 @@ else:
 
 # --- overrides --------------------------------------------------------------------------------------------------------
 st.subheader("Overrides")
-table = demand_cache.override_list()
+table = cache.forecast_overrides()
 if table.empty:
     st.info("No override yet. " + ("Add one below: a percentage or a fixed weekly level for a product, category or "
                                    "location over a range of weeks." if can_plan else "Planners add them here."))
@@ -251,7 +250,7 @@ if can_plan:
         except ValueError as error:
             st.error(f"Override not added: {error}")
         else:
-            demand_cache.refresh()
+            cache.refresh_forecasts()
             st.session_state["demand_flash"] = f"Override #{new_id} added by {user}."
             st.rerun()
     active = table[table["active"]] if not table.empty else table
@@ -267,7 +266,7 @@ if can_plan:
             except ValueError as error:
                 st.error(str(error))
             else:
-                demand_cache.refresh()
+                cache.refresh_forecasts()
                 st.session_state["demand_flash"] = f"Override #{retired} deactivated by {user}."
                 st.rerun()
 
@@ -286,8 +285,8 @@ else:
     if run_a == run_b:
         st.warning("Pick two different runs.")
     else:
-        compared = demand_plan.compare_runs(narrow(demand_cache.final_forecast(run_a), periods=False),
-                                            narrow(demand_cache.final_forecast(run_b), periods=False), value=basis)
+        compared = demand_plan.compare_runs(narrow(cache.final_forecast(run_a), periods=False),
+                                            narrow(cache.final_forecast(run_b), periods=False), value=basis)
         summary = compared.total.iloc[0]
         common = bool(summary["periods_common"])
         row = st.columns(4)

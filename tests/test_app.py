@@ -16,6 +16,7 @@ from streamlit.testing.v1 import AppTest
 from data_access.engine import make_engine
 from data_access.migrate import upgrade
 from etl.loader import load_directory
+from jobs.forecast import run_forecast
 from pages import access
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
@@ -26,6 +27,7 @@ KEY_METRICS = {
     "Inventory": ("On hand (units)", "Stock value (standard cost)", "Low-stock items"),
     "Replenishment": ("Fill rate (simulated)", "Stockout days", "Avg on hand (units)", "Avg inventory value",
                       "Orders placed", "Cost, 365 days"),
+    "Demand": ("Final forecast (units)", "Statistical forecast (units)", "Series"),
     "Production": ("Made item-locations", "On hand (units)", "Stock value", "Open production orders",
                    "Efficiency (12 mo)", "Overproduced (12 mo)"),
     "Finance": ("Inventory value (FIFO)", "COGS to date", "Backorder cost", "Lost sales (revenue)"),
@@ -52,6 +54,7 @@ def demo_database(tmp_path_factory, small_demo_dir) -> str:
     upgrade(engine)
     load_directory(engine, small_demo_dir, kind="demo")
     load_directory(engine, write_supplier_update(tmp_path_factory.mktemp("update")), source="supplier-update")
+    run_forecast(engine, horizon=8, user="planner")  # the Demand and Production views show a stored run
     engine.dispose()
     return url
 
@@ -111,7 +114,7 @@ def test_roles_to_pages() -> None:
     assert [p.title for p in access.pages_for(["admin"])] == [p.title for p in access.PAGES]
     assert [p.title for p in access.pages_for(["finance"])] == ["Overview", "Finance"]
     assert [p.title for p in access.pages_for(["production"])] == ["Overview", "Inventory", "Replenishment",
-                                                                   "Production"]
+                                                                   "Demand", "Production"]
     assert "Admin" not in [p.title for p in access.pages_for(["planner", "finance", "production"])]
     matrix = {row["role"]: row for row in access.role_page_matrix()}
     assert matrix["admin"]["Admin"] and matrix["production"]["Production"] and not matrix["sales"]["Production"]
