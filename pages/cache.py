@@ -19,7 +19,9 @@ from data_access.queries import headline_inputs, last_data_date, monthly_trend
 
 #: Stock levels and lists that change with every scan, receipt or approval.
 TTL_SECONDS = 30
-#: Figures over months or years of history (headline KPIs, valuation, backorder economics) and the inputs that
+#: Headline figures and the monthly trend read the derived rollups (``data_access.derived``): cheap, so they follow
+#: the data as closely as stock levels do.
+#: Figures over months or years of history (valuation, backorder economics) and the inputs that
 #: change with the daily data (demand history, lead times, forecasts): seconds to compute on the medium demo, and
 #: a few minutes of staleness does not change them.
 SLOW_TTL_SECONDS = 600
@@ -57,13 +59,13 @@ def freshness(read_at: dt.datetime | None = None, ttl: int = TTL_SECONDS) -> Non
     st.caption(" · ".join(parts))
 
 
-@st.cache_data(ttl=SLOW_TTL_SECONDS, show_spinner="Computing the headline figures…")
+@st.cache_data(ttl=TTL_SECONDS, show_spinner="Computing the headline figures…")
 def headline_figures(as_of: dt.date) -> tuple[dict, dt.datetime]:
     """Headline figures as of a date, and when they were computed."""
     return headline(headline_inputs(engine(), as_of)), dt.datetime.now()
 
 
-@st.cache_data(ttl=SLOW_TTL_SECONDS, show_spinner=False)
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def trend(as_of: dt.date) -> pd.DataFrame:
     return monthly_trend(engine(), as_of)
 

@@ -18,41 +18,46 @@ if end is None:
     st.stop()
 
 as_of = st.date_input("As of", value=end, max_value=end, help="Figures count history up to this day.")
-previous = as_of - dt.timedelta(days=30)
-figures, computed_at = cache.headline_figures(as_of)
-before, _ = cache.headline_figures(previous)
-cache.freshness(computed_at, ttl=cache.SLOW_TTL_SECONDS)
-
-
-def _delta(key: str, percent: bool = False) -> str | None:
-    now, then = figures.get(key), before.get(key)
-    if now is None or then is None:
-        return None
-    return f"{(now - then) * 100:+.1f} pp vs 30 days earlier" if percent else f"{now - then:+,.0f} vs 30 days earlier"
 
 
 def _percent(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.1%}"
 
 
-row = st.columns(4)
-row[0].metric("Revenue (net of discounts)", f"{figures['revenue']:,.0f}", _delta("revenue"))
-row[1].metric("Orders", f"{figures['orders']:,}", _delta("orders"))
-row[2].metric("Open orders", f"{figures['open_orders']:,}")
-row[3].metric("Products", f"{figures['products']:,}")
-row = st.columns(4)
-row[0].metric("On-time delivery", _percent(figures["on_time_delivery_rate"]), _delta("on_time_delivery_rate", True))
-row[1].metric("Fill rate (units)", _percent(figures["fill_rate"]), _delta("fill_rate", True))
-row[2].metric("Backorder rate (lines)", _percent(figures["backorder_rate"]), _delta("backorder_rate", True),
-              delta_color="inverse")
-row[3].metric("Gross margin", _percent(figures["gross_margin"]))
-row = st.columns(4)
-row[0].metric("On hand (units)", f"{figures['on_hand_units']:,.0f}")
-row[1].metric("On order (units)", f"{figures['on_order_units']:,.0f}")
-turnover = figures["inventory_turnover"]
-row[2].metric("Inventory turnover (per year)", "n/a" if turnover is None else f"{turnover:.1f}")
-days = figures["days_on_hand"]
-row[3].metric("Days on hand", "n/a" if days is None else f"{days:.0f}")
+@st.fragment(run_every=cache.TTL_SECONDS)
+def headline_metrics(as_of: dt.date) -> None:
+    """The headline figures with their change over 30 days; reruns itself, so new data shows within a minute."""
+    figures, computed_at = cache.headline_figures(as_of)
+    before, _ = cache.headline_figures(as_of - dt.timedelta(days=30))
+    cache.freshness(computed_at)
+
+    def delta(key: str, percent: bool = False) -> str | None:
+        now, then = figures.get(key), before.get(key)
+        if now is None or then is None:
+            return None
+        return f"{(now - then) * 100:+.1f} pp vs 30 days earlier" if percent else f"{now - then:+,.0f} vs 30 days earlier"
+
+    row = st.columns(4)
+    row[0].metric("Revenue (net of discounts)", f"{figures['revenue']:,.0f}", delta("revenue"))
+    row[1].metric("Orders", f"{figures['orders']:,}", delta("orders"))
+    row[2].metric("Open orders", f"{figures['open_orders']:,}")
+    row[3].metric("Products", f"{figures['products']:,}")
+    row = st.columns(4)
+    row[0].metric("On-time delivery", _percent(figures["on_time_delivery_rate"]), delta("on_time_delivery_rate", True))
+    row[1].metric("Fill rate (units)", _percent(figures["fill_rate"]), delta("fill_rate", True))
+    row[2].metric("Backorder rate (lines)", _percent(figures["backorder_rate"]), delta("backorder_rate", True),
+                  delta_color="inverse")
+    row[3].metric("Gross margin", _percent(figures["gross_margin"]))
+    row = st.columns(4)
+    row[0].metric("On hand (units)", f"{figures['on_hand_units']:,.0f}")
+    row[1].metric("On order (units)", f"{figures['on_order_units']:,.0f}")
+    turnover = figures["inventory_turnover"]
+    row[2].metric("Inventory turnover (per year)", "n/a" if turnover is None else f"{turnover:.1f}")
+    days = figures["days_on_hand"]
+    row[3].metric("Days on hand", "n/a" if days is None else f"{days:.0f}")
+
+
+headline_metrics(as_of)
 
 trend = cache.trend(as_of)
 if not trend.empty:
