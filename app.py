@@ -52,7 +52,11 @@ def _credentials(mode: str) -> tuple[dict, str]:
                 ".streamlit/secrets.toml"
             )
         return access.production_credentials(), key
-    return stauth.Hasher.hash_passwords(access.demo_credentials()), secrets.token_hex(16)
+    # Every demo user has the same password: one bcrypt hash (≈0.3 s) instead of one per user.
+    credentials, hashed = access.demo_credentials(), stauth.Hasher.hash(access.DEMO_PASSWORD)
+    for user in credentials["usernames"].values():
+        user["password"] = hashed
+    return credentials, secrets.token_hex(16)
 
 
 def _login_page() -> None:
