@@ -238,6 +238,20 @@ def _rate(numerator: pd.Series, denominator: pd.Series) -> pd.Series:
     return numerator / denominator.where(denominator != 0)
 
 
+def backorder_rate_from_counts(counts: pd.DataFrame) -> pd.DataFrame:
+    """The rates of :func:`backorder_rate` from its counts, when a database summed them (same definitions).
+
+    ``counts`` has group columns and lines_due, lines_backordered, units_due, units_short; adds
+    backorder_rate = lines_backordered / lines_due, unit_backorder_rate = units_short / units_due and
+    unit_fill_rate = 1 − unit_backorder_rate (Σ min(shipped by requested, ordered) / Σ ordered).
+    """
+    result = counts.copy()
+    result["backorder_rate"] = _rate(result["lines_backordered"], result["lines_due"])
+    result["unit_backorder_rate"] = _rate(result["units_short"], result["units_due"])
+    result["unit_fill_rate"] = 1 - result["unit_backorder_rate"]
+    return result
+
+
 def _combine(left: pd.DataFrame, right: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     """Sums of two levels (e.g. lines and orders) side by side on the group keys; a group absent from one has 0."""
     if not keys:

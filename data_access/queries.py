@@ -451,3 +451,60 @@ def monthly_trend(engine: Engine, as_of: dt.date, use_derived: bool | None = Non
     trend["backorder_rate"] = trend["backordered_lines"] / trend["due_lines"].where(trend["due_lines"] > 0)
     trend["month"] = pd.to_datetime(trend["month"] + "-01")
     return trend.reset_index(drop=True)
+
+
+#: Dimensions the backorder counts can be grouped by, as SQL expressions over the joined tables.
+BACKORDER_DIMENSIONS = {
+    "category": "p.category", "sku": "p.sku", "segment": "c.segment", "tier": "c.tier", "location": "loc.code",
+    "channel": "l.channel",
+}
+
+
+def backorder_counts(engine: Engine, as_of: dt.date, since: dt.date, by: tuple[str, ...] = (),
+                     monthly: bool = False) -> pd.DataFrame | None:
+    """Due lines requested in [since, as_of], counted by ``by`` (and month requested) in the database.
+
+    Per group: lines_due, lines_backordered (shipped by the requested date < ordered), units_due and
+    units_short (ordered − min(shipped by requested, ordered)): the counts of ``kpis.backorder_rate``. Read
+    from the derived line state, where "shipped by the requested date" is final once a line is due; None
+    when that state is behind (the caller then computes from the lines).
+    """
+    unknown = set(by) - set(BACKORDER_DIMENSIONS)
+    if unknown:
+        raise ValueError(f"cannot group backorders by {sorted(unknown)}; choose from {sorted(BACKORDER_DIMENSIONS)}")
+    keys = [f"{BACKORDER_DIMENSIONS[name]} AS {name}" for name in by]
+    if monthly:
+        keys.append(f"{_month_expression(engine, 'st.requested_date')} AS period")
+    names = [*by, *(["period"] if monthly else [])]
+    needs = " ".join(BACKORDER_DIMENSIONS[name] for name in by)
+    joins = "\n".join(join for alias, join in (
+        ("l.", "JOIN fact_sales_order_line l ON l.id = st.sales_order_line_id"),
+        ("p.", "JOIN dim_product p ON p.id = st.product_id"),
+        ("c.", "JOIN dim_customer c ON c.id = l.customer_id"),
+        ("loc.", "JOIN dim_location loc ON loc.id = st.location_id"),
+    ) if alias in needs or (alias == "l." and "c." in needs))
+    filled = ("CASE WHEN st.shipped_by_requested < 0 THEN 0 WHEN st.shipped_by_requested > st.qty_ordered "
+              "THEN st.qty_ordered ELSE st.shipped_by_requested END")
+    sql = f"""
+    SELECT {", ".join([*keys, ""])}COUNT(*) AS lines_due,
+           SUM(CASE WHEN st.shipped_by_requested < st.qty_ordered - 1e-9 THEN 1 ELSE 0 END) AS lines_backordered,
+           SUM(st.qty_ordered) AS units_due,
+           SUM(st.qty_ordered - {filled}) AS units_short
+      FROM fact_order_line_state st
+      {joins}
+     WHERE st.requested_date >= :since_date AND st.requested_date <= :as_of AND st.order_date <= :as_of
+     {"GROUP BY " + ", ".join(str(i + 1) for i in range(len(names))) if names else ""}
+    """
+    with engine.connect() as connection:
+        if not derived.is_current(connection):
+            return None
+        rows = connection.execute(_params(sql), {"as_of": as_of, "since_date": since}).all()
+    frame = pd.DataFrame(rows, columns=[*names, "lines_due", "lines_backordered", "units_due", "units_short"])
+    frame = frame[frame["lines_due"] > 0] if names else frame
+    for column in ("lines_due", "lines_backordered"):
+        frame[column] = frame[column].fillna(0).astype("int64")
+    for column in ("units_due", "units_short"):
+        frame[column] = frame[column].astype(float)
+    if monthly:
+        frame["period"] = pd.to_datetime(frame["period"] + "-01")
+    return frame.sort_values(names).reset_index(drop=True) if names else frame

@@ -15,7 +15,7 @@ from data_access import app_reads, forecasts, frames
 from data_access import replenishment as replenishment_reads
 from data_access.config import load_settings
 from data_access.engine import Engine, make_engine
-from data_access.queries import headline_inputs, last_data_date, monthly_trend
+from data_access.queries import BACKORDER_DIMENSIONS, backorder_counts, headline_inputs, last_data_date, monthly_trend
 
 #: Stock levels and lists that change with every scan, receipt or approval.
 TTL_SECONDS = 30
@@ -114,14 +114,22 @@ def order_lines(as_of: dt.date, since: dt.date) -> pd.DataFrame:
     return frames.order_lines(engine(), as_of, since=since)
 
 
-@st.cache_data(ttl=SLOW_TTL_SECONDS, show_spinner="Breaking the backorders down…")
+@st.cache_data(ttl=TTL_SECONDS, show_spinner="Breaking the backorders down…")
 def backorder_breakdown(as_of: dt.date, since: dt.date, by: tuple[str, ...], freq: str | None) -> pd.DataFrame:
-    """Backorder rate and fill rate of the lines requested from ``since``, grouped ``by`` and per ``freq``."""
+    """Backorder rate and unit fill rate of the lines requested from ``since``, grouped ``by`` and per ``freq``.
+
+    Counted in the database from the derived line state (fast on millions of lines); from the order lines in
+    pandas when that state is behind or the period is not monthly.
+    """
+    counts = None
+    if freq in (None, "M") and set(by) <= set(BACKORDER_DIMENSIONS):
+        counts = backorder_counts(engine(), as_of, since, by, monthly=freq == "M")
+    if counts is not None:
+        return kpis.backorder_rate_from_counts(counts)
     lines = order_lines(as_of, since)
     rates = kpis.backorder_rate(lines, as_of, by=list(by), freq=freq)
-    fill = kpis.fill_rate(lines, as_of, by=list(by), freq=freq)
-    keys = [*by, *(["period"] if freq else [])]
-    return rates.merge(fill[[*keys, "unit_fill_rate", "order_fill_rate"]], on=keys, how="left")
+    rates["unit_fill_rate"] = 1 - rates["unit_backorder_rate"]
+    return rates
 
 
 # --- replenishment what-if --------------------------------------------------------------------------------------------

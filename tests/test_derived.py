@@ -132,3 +132,25 @@ def test_monthly_trend_from_rollups_equals_facts(engine, small_demo_dir: Path) -
         fast = monthly_trend(engine, day, use_derived=True)
         full = monthly_trend(engine, day, use_derived=False)
         pd.testing.assert_frame_equal(fast, full, check_dtype=False, atol=1e-6)
+
+
+def test_backorder_counts_in_sql_equal_kpi_function(engine, small_demo_dir: Path) -> None:
+    """The database's backorder counts by dimension and month give kpis.backorder_rate's figures exactly."""
+    from analytics import kpis
+    from data_access import frames
+    from data_access.queries import backorder_counts
+
+    load_directory(engine, small_demo_dir, today=dt.date(2026, 11, 1))
+    end = last_data_date(engine)
+    for as_of in (end, end - dt.timedelta(days=40)):
+        since = as_of - dt.timedelta(days=365)
+        lines = frames.order_lines(engine, as_of, since=since)
+        for by, monthly in (((), False), (("category",), False), (("segment", "location"), True), (("channel",), True)):
+            fast = kpis.backorder_rate_from_counts(backorder_counts(engine, as_of, since, by, monthly=monthly))
+            slow = kpis.backorder_rate(lines, as_of, by=list(by), freq="M" if monthly else None)
+            keys = [*by, *(["period"] if monthly else [])]
+            merged = slow.merge(fast, on=keys, suffixes=("", "_sql"), how="outer") if keys else pd.concat(
+                [slow.reset_index(drop=True), fast.add_suffix("_sql")], axis=1)
+            assert len(merged) == len(slow) == len(fast), (by, monthly)
+            for column in ("lines_due", "lines_backordered", "units_due", "units_short", "backorder_rate"):
+                assert merged[column].to_numpy() == pytest.approx(merged[f"{column}_sql"].to_numpy()), (by, column)
