@@ -87,6 +87,10 @@ if not st.session_state.get("authentication_status"):
     st.stop()
 
 roles = st.session_state.get("roles") or []
+# A customer user sees one customer's orders: ``customer: CODE`` in the users file (the demo picks one).
+customer_code = credentials["usernames"].get(st.session_state.get("username"), {}).get("customer")
+if customer_code:
+    st.session_state["customer_code"] = str(customer_code)
 allowed = access.pages_for(roles)
 with st.sidebar:
     st.caption(f"Signed in as **{st.session_state.get('name')}** ({', '.join(roles) or 'no role'})")

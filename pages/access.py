@@ -96,7 +96,11 @@ class ConfigurationError(RuntimeError):
 
 
 def production_credentials() -> dict:
-    """Users from the YAML users file (``usernames: {name: {name, email, password (bcrypt), roles}}``)."""
+    """Users from the YAML users file (``usernames: {name: {name, email, password (bcrypt), roles[, customer]}}``).
+
+    ``customer`` (a customer code) ties a user with the ``customer`` role to the one customer whose orders it sees;
+    such a user without it is refused, so a portal user can never see every customer.
+    """
     import yaml
 
     path = users_file()
@@ -112,4 +116,6 @@ def production_credentials() -> dict:
         unknown = set(user.get("roles") or ()) - set(ROLES)
         if unknown:
             raise ConfigurationError(f"{path}: {name} has unknown role(s) {', '.join(sorted(unknown))}")
+        if "customer" in (user.get("roles") or ()) and not user.get("customer"):
+            raise ConfigurationError(f"{path}: {name} has the customer role but no 'customer' code (see README, Users)")
     return {"usernames": users}
