@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 from data_access.config import load_settings
@@ -46,3 +48,23 @@ def get_engine(url: str | None = None) -> Engine:
 def is_postgres(engine: Engine) -> bool:
     """True when ``engine`` talks to PostgreSQL."""
     return engine.dialect.name == "postgresql"
+
+
+@contextlib.contextmanager
+def transaction(connectable: Engine | Connection) -> Iterator[Connection]:
+    """A transaction of its own for an Engine; the caller's transaction for a Connection (commands compose)."""
+    if isinstance(connectable, Engine):
+        with connectable.begin() as connection:
+            yield connection
+    else:
+        yield connectable
+
+
+@contextlib.contextmanager
+def reading(connectable: Engine | Connection) -> Iterator[Connection]:
+    """A connection to read with: a new one for an Engine, the caller's otherwise."""
+    if isinstance(connectable, Engine):
+        with connectable.connect() as connection:
+            yield connection
+    else:
+        yield connectable

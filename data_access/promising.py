@@ -25,11 +25,10 @@ and ``fact_sales_order_line.product_id``.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import functools
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any, Literal
 
 import numpy as np
@@ -53,32 +52,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from analytics import promising as rules
 from data_access import schema
 from data_access.config import Settings, load_settings
+from data_access.engine import reading, transaction
 from data_access.frames import order_lines, po_lines, production_orders, read_frame
 from data_access.queries import last_data_date
 from data_access.replenishment import daily_demand
 
 CONTACT_CHANNELS = ("phone", "email", "chat", "visit", "note")
 _LOCK_KEY = 0x424B4F52  # "BKOR": serialises backorder ETA writers on PostgreSQL
-
-
-@contextlib.contextmanager
-def _transaction(connectable: Engine | Connection) -> Iterator[Connection]:
-    """A transaction of its own for an Engine; the caller's transaction for a Connection."""
-    if isinstance(connectable, Engine):
-        with connectable.begin() as connection:
-            yield connection
-    else:
-        yield connectable
-
-
-@contextlib.contextmanager
-def _reading(connectable: Engine | Connection) -> Iterator[Connection]:
-    """A connection to read with: a new one for an Engine, the caller's otherwise."""
-    if isinstance(connectable, Engine):
-        with connectable.connect() as connection:
-            yield connection
-    else:
-        yield connectable
 
 
 def _now() -> dt.datetime:
@@ -178,7 +158,7 @@ def supply_demand(
     """
     ids = None if product_ids is None else sorted({int(i) for i in product_ids})
     params: dict[str, Any] = {"as_of": as_of, "until": dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time())}
-    with _reading(connectable) as connection:
+    with reading(connectable) as connection:
         if ids is not None:  # a few products, a few rows: plain fetch, numpy shaping
             _no_jit(connection)
             if len(ids) == 1:
@@ -249,7 +229,7 @@ def transfer_lanes(connectable: Engine | Connection) -> pd.DataFrame:
     """Every stored transfer lane (``analytics.promising.LANES``); pairs without a row use
     ``Settings.default_transfer_days``."""
     lane = schema.location_transfer_lane
-    with _reading(connectable) as connection:
+    with reading(connectable) as connection:
         rows = connection.execute(select(lane.c.from_location_id, lane.c.to_location_id, lane.c.transfer_days)).all()
     return pd.DataFrame({
         "from_location_id": np.array([r[0] for r in rows], dtype=np.int64),
@@ -287,7 +267,7 @@ def promise(
     lanes (missing lanes: ``settings.default_transfer_days``). ``as_of`` defaults to :func:`planning_date`.
     ValueError for an unknown product or location, or a quantity ≤ 0."""
     settings = settings or load_settings()
-    with _reading(connectable) as connection:
+    with reading(connectable) as connection:
         _check_exists(connection, product_id, location_id)
         as_of = as_of or planning_date(connection)
         supply = supply_demand(connection, as_of, [product_id])
@@ -302,7 +282,7 @@ def product_availability(
     """Availability now per product-location (``analytics.promising.availability``: on hand, open demand,
     scheduled receipts, ATP now, next receipt) of the given products, or of all; with sku, name, category and
     location code, for the sales and customer availability views."""
-    with _reading(connectable) as connection:
+    with reading(connectable) as connection:
         as_of = as_of or planning_date(connection)
         ids = None if product_ids is None else list(product_ids)
         frame = rules.availability(supply_demand(connection, as_of, ids), as_of)
@@ -325,7 +305,7 @@ def atp_table(
 ) -> pd.DataFrame:
     """Daily (``freq="D"``) or weekly (``"W"``) ATP buckets of a product at one location or all
     (``analytics.promising.atp``)."""
-    with _reading(connectable) as connection:
+    with reading(connectable) as connection:
         _check_exists(connection, product_id, location_id)
         as_of = as_of or planning_date(connection)
         supply = supply_demand(connection, as_of, [product_id])
@@ -361,7 +341,7 @@ def open_order_lines(connectable: Engine | Connection, product_ids: Iterable[int
     """Open sales order lines (``analytics.promising.OPEN_LINES`` plus customer code, name, email, segment, sku,
     product name, category and location code), of the given products or all."""
     only = f"AND l.product_id IN ({_ids(product_ids)})" if product_ids is not None else ""
-    with _reading(connectable) as connection:
+    with reading(connectable) as connection:
         frame = read_frame(
             connection, _OPEN_LINES.format(only=only), OPEN_LINE_COLUMNS,
             text_columns=("order_no", "customer", "customer_name", "email", "segment", "tier", "sku", "product_name",
@@ -384,7 +364,7 @@ _ETA_COLUMNS = ["line_id", "computed_at", "qty_open", "eta", "previous_eta", "so
 def stored_etas(connectable: Engine | Connection) -> pd.DataFrame:
     """The stored backorder ETAs (``backorder_eta``; ``line_id`` = sales_order_line_id), dates as datetime64."""
     b = schema.backorder_eta
-    with _reading(connectable) as connection:
+    with reading(connectable) as connection:
         rows = connection.execute(select(
             b.c.sales_order_line_id, b.c.computed_at, b.c.qty_open, b.c.eta, b.c.previous_eta, b.c.source,
             b.c.reference, b.c.priority, b.c.allocation_rank,
@@ -400,7 +380,7 @@ def backorder_status(connectable: Engine | Connection, as_of: dt.date | None = N
     """Open backorders (``analytics.promising.open_backorders``: age, value, priority) with their stored ETA,
     previous ETA, ETA source and reference; of one customer or all. Lines without a stored ETA (the backorder
     run has not seen them yet) have NaT."""
-    with _reading(connectable) as connection:
+    with reading(connectable) as connection:
         as_of = as_of or planning_date(connection)
         lines = open_order_lines(connection)
         etas = stored_etas(connection)
@@ -454,7 +434,7 @@ def store_etas(
         for r in lines.itertuples(index=False)
     ]
     b = schema.backorder_eta
-    with _transaction(connectable) as connection:
+    with transaction(connectable) as connection:
         lock_backorders(connection)
         for start in range(0, len(rows), 5_000):
             _upsert(connection, b, rows[start:start + 5_000], ["sales_order_line_id"])
@@ -475,7 +455,7 @@ def known_dedup_keys(connectable: Engine | Connection, keys: Iterable[str]) -> s
     outbox = schema.notification_outbox
     wanted = sorted(set(keys))
     found: set[str] = set()
-    with _reading(connectable) as connection:
+    with reading(connectable) as connection:
         for start in range(0, len(wanted), 1_000):
             chunk = wanted[start:start + 1_000]
             found.update(connection.execute(select(outbox.c.dedup_key).where(outbox.c.dedup_key.in_(chunk))).scalars())
@@ -496,7 +476,7 @@ def product_catalog(connectable: Engine | Connection, product_ids: Iterable[int]
                    p.c.make_or_buy, p.c.active).order_by(p.c.id)
     if product_ids is not None:
         query = query.where(p.c.id.in_([int(i) for i in product_ids]))
-    with _reading(connectable) as connection:
+    with reading(connectable) as connection:
         rows = connection.execute(query).all()
     frame = pd.DataFrame([tuple(r) for r in rows], columns=_PRODUCT_COLUMNS)
     return frame.astype({"product_id": "int64", "unit_price": float, "unit_cost": float, "lead_time_days": float,
@@ -510,7 +490,7 @@ def alternative_candidates(
     (``product_substitute``) and up to ``limit`` active products of its category priced within ±price_band,
     closest first (filtered and ordered in the database)."""
     p, s = schema.dim_product, schema.product_substitute
-    with _reading(connectable) as connection:
+    with reading(connectable) as connection:
         base = connection.execute(select(p.c.category, p.c.unit_price).where(p.c.id == int(product_id))).first()
         if base is None:
             raise ValueError(f"unknown product id {product_id}")
@@ -542,7 +522,7 @@ def alternatives_for(
 ) -> pd.DataFrame:
     """Alternatives for a backordered product at a location, substitutes first, each with its availability
     (``analytics.promising.alternatives`` on :func:`alternative_candidates` and the candidates' ATP)."""
-    with _reading(connectable) as connection:
+    with reading(connectable) as connection:
         _check_exists(connection, product_id, location_id)
         as_of = as_of or planning_date(connection)
         products, substitutes = alternative_candidates(connection, product_id, price_band=price_band, limit=limit)
@@ -575,7 +555,7 @@ SHIPMENT_COLUMNS = [
 def shipments_in_transit(connectable: Engine | Connection) -> pd.DataFrame:
     """Shipments not delivered (no delivered_date, status not delivered/returned) joined to their order line,
     customer (code, name, email), product and location: ``analytics.promising.SHIPMENTS`` and more."""
-    with _reading(connectable) as connection:
+    with reading(connectable) as connection:
         frame = read_frame(
             connection, _IN_TRANSIT, SHIPMENT_COLUMNS,
             text_columns=("shipment_no", "order_no", "customer", "customer_name", "email", "carrier", "tracking_no",
@@ -590,7 +570,7 @@ def shipments_in_transit(connectable: Engine | Connection) -> pd.DataFrame:
 
 def shipment_delays(connectable: Engine | Connection, as_of: dt.date | None = None) -> pd.DataFrame:
     """Shipments in transit with their delay flags (``analytics.promising.shipment_delays``)."""
-    with _reading(connectable) as connection:
+    with reading(connectable) as connection:
         as_of = as_of or planning_date(connection)
         shipments = shipments_in_transit(connection)
     return rules.shipment_delays(shipments, as_of)
@@ -666,7 +646,7 @@ def add_contact(
         raise ValueError("user must not be empty")
     lines = schema.fact_sales_order_line
     now = _now()
-    with _transaction(connectable) as connection:
+    with transaction(connectable) as connection:
         found = connection.execute(select(lines.c.line_no).where(lines.c.order_no == str(order_no))).scalars().all()
         if not found:
             raise ValueError(f"unknown order {order_no!r}")
@@ -693,7 +673,7 @@ def contact_log(connectable: Engine | Connection, order_no: str | None = None, l
                    log.c.message).order_by(log.c.ts.desc(), log.c.id.desc()).limit(int(limit))
     if order_no is not None:
         query = query.where(log.c.order_no == str(order_no))
-    with _reading(connectable) as connection:
+    with reading(connectable) as connection:
         rows = connection.execute(query).all()
     frame = pd.DataFrame([tuple(r) for r in rows],
                          columns=["id", "ts", "order_no", "line_no", "user_name", "channel", "message"])
@@ -714,7 +694,7 @@ def set_transfer_lane(
         raise ValueError("a lane needs two different locations")
     loc = schema.dim_location
     now = _now()
-    with _transaction(connectable) as connection:
+    with transaction(connectable) as connection:
         known = set(connection.execute(
             select(loc.c.id).where(loc.c.id.in_([int(from_location_id), int(to_location_id)]))).scalars())
         if len(known) != 2:

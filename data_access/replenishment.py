@@ -26,10 +26,9 @@ Rules the commands keep (see :func:`store_proposals` and :func:`approve_many`):
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import math
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -38,6 +37,7 @@ from sqlalchemy import Connection, Engine, and_, func, insert, or_, select, text
 
 from analytics.replenishment import round_order_quantity
 from data_access import schema
+from data_access.engine import transaction
 from data_access.frames import read_frame
 
 OPEN_STATUSES = ("proposed", "approved")
@@ -48,16 +48,6 @@ PROPOSAL_COLUMNS = (
 )
 _LOCK_KEY = 0x5245504C  # "REPL": serialises proposal writers on PostgreSQL
 _EPS = 1e-9
-
-
-@contextlib.contextmanager
-def _transaction(connectable: Engine | Connection) -> Iterator[Connection]:
-    """A transaction of its own for an Engine; the caller's transaction for a Connection."""
-    if isinstance(connectable, Engine):
-        with connectable.begin() as connection:
-            yield connection
-    else:
-        yield connectable
 
 
 def _lock(connection: Connection) -> None:
@@ -355,7 +345,7 @@ def store_proposals(
     incoming = [_clean(r) for r in proposals_frame.to_dict("records")]
     ids: list[int | None] = []
     actions: list[str] = []
-    with _transaction(connectable) as connection:
+    with transaction(connectable) as connection:
         _lock(connection)
         latest_ids = select(func.max(p.c.id)).group_by(p.c.product_id, p.c.location_id, p.c.kind)
         existing = connection.execute(
@@ -467,7 +457,7 @@ def approve_many(
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     p, prod, sup = schema.replenishment_proposal, schema.dim_product, schema.dim_supplier
     created: list[CreatedOrder] = []
-    with _transaction(connectable) as connection:
+    with transaction(connectable) as connection:
         _lock(connection)
         _claim(connection, ids, "ordered", user, now)
         rows = connection.execute(
@@ -540,7 +530,7 @@ def reject_many(connectable: Engine | Connection, proposal_ids: Iterable[int], u
     if not ids:
         return 0
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    with _transaction(connectable) as connection:
+    with transaction(connectable) as connection:
         _lock(connection)
         _claim(connection, ids, "rejected", user, now)
         connection.execute(insert(schema.audit_log), [
