@@ -91,6 +91,8 @@ roles = st.session_state.get("roles") or []
 customer_code = credentials["usernames"].get(st.session_state.get("username"), {}).get("customer")
 if customer_code:
     st.session_state["customer_code"] = str(customer_code)
+else:
+    st.session_state.pop("customer_code", None)  # not left behind by another user of this browser session
 allowed = access.pages_for(roles)
 with st.sidebar:
     st.caption(f"Signed in as **{st.session_state.get('name')}** ({', '.join(roles) or 'no role'})")

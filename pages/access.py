@@ -43,6 +43,10 @@ PAGES = (
              frozenset({"planner", "production"})),
     PageSpec("pages/demand.py", "Demand", ":material/trending_up:", frozenset({"planner", "production"})),
     PageSpec("pages/production.py", "Production", ":material/factory:", frozenset({"production"})),
+    PageSpec("pages/sales.py", "Sales", ":material/support_agent:", frozenset({"sales"})),
+    PageSpec("pages/backorders.py", "Backorders", ":material/pending_actions:", frozenset({"executive", "sales"})),
+    PageSpec("pages/logistics.py", "Logistics", ":material/route:", frozenset({"logistics"})),
+    PageSpec("pages/customer.py", "My orders", ":material/storefront:", frozenset({"customer"})),
     PageSpec("pages/finance.py", "Finance", ":material/account_balance:", frozenset({"finance", "executive"})),
     PageSpec("pages/admin.py", "Admin", ":material/admin_panel_settings:", frozenset({"admin"})),
 )
