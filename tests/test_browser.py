@@ -10,34 +10,18 @@ reached by URL.
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from browser_support import SHOTS, chromium_browser, log_in, requires_chromium, serve_app, shot, wait_until_idle
 
 from data_access.engine import make_engine
 from data_access.migrate import upgrade
 from etl.loader import load_directory
 from pages import access
 
-ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
-SHOTS = ROOT / "var" / "screenshots"
-
-pytestmark = pytest.mark.skipif(
-    not Path(CHROMIUM).exists() and not os.environ.get("CI"), reason="Debian's chromium is not installed"
-)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+pytestmark = requires_chromium
 
 
 def _supplier_update(folder: Path) -> Path:
@@ -60,72 +44,14 @@ def server(tmp_path_factory, small_demo_dir):
     load_directory(engine, small_demo_dir, kind="demo")
     load_directory(engine, _supplier_update(folder / "update"), source="supplier-update")  # 2 rejected rows
     engine.dispose()
-    port = _free_port()
-    env = {**os.environ, "DATABASE_URL": url, "PYTHONPATH": str(ROOT)}
-    log = (folder / "streamlit.log").open("wb")  # a file, not a pipe nobody reads: a full pipe would block the server
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
-         "--server.headless", "true", "--browser.gatherUsageStats", "false",
-         "--server.fileWatcherType", "none"],  # edits elsewhere in the tree must not pop "source changed, rerun?"
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    deadline = time.time() + 90
-    while time.time() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        process.kill()
-        raise RuntimeError("streamlit did not start")
-    yield f"http://127.0.0.1:{port}"
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=20)
-    log.close()
+    with serve_app(url, folder) as base:
+        yield base
 
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-        )
+    with chromium_browser() as chromium:
         yield chromium
-        chromium.close()
-
-
-def _wait_until_idle(page) -> None:
-    """Wait until the script run is over: the status widget's running man is gone, and still gone 0.3 s later (a
-    rerun that had not started yet, e.g. a fragment's, does not count as over)."""
-    page.wait_for_timeout(500)
-    status = page.locator('[data-testid="stStatusWidget"]')
-    for _ in range(100):
-        status.wait_for(state="detached", timeout=90_000)
-        page.wait_for_timeout(300)
-        if status.count() == 0:
-            return
-
-
-def _shot(page, name: str) -> None:
-    """A screenshot of the whole page: Streamlit scrolls inside its main area, so the viewport is stretched to
-    the content's height for the shot (at most 8,000 px), then restored."""
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    size = page.viewport_size
-    height = page.evaluate(
-        "() => Math.max(...[...document.querySelectorAll('[data-testid=stMain], [data-testid=stMainBlockContainer]')]"
-        ".map(e => e.scrollHeight), document.body.scrollHeight)"
-    )
-    page.set_viewport_size({"width": size["width"], "height": min(max(int(height) + 40, size["height"]), 8000)})
-    page.wait_for_timeout(400)
-    page.screenshot(path=SHOTS / f"{name}.png", full_page=True)
-    page.set_viewport_size(size)
 
 
 def _metric(page, label: str) -> str:
@@ -140,38 +66,29 @@ def _open(page, title: str) -> None:
     if link.count():
         link.click()
     page.get_by_role("heading", name=title, exact=True).wait_for(timeout=60_000)
-    _wait_until_idle(page)
-
-
-def _log_in(page, base: str, user: str) -> None:
-    page.goto(base)
-    page.get_by_label("Username").wait_for(timeout=150_000)  # a cold server hashes the demo passwords first
-    page.get_by_label("Username").fill(user)
-    page.get_by_role("textbox", name="Password").fill("demo")
-    page.get_by_role("button", name="Login").click()
-    page.get_by_text(f"Signed in as Demo {user}").wait_for(timeout=90_000)
+    wait_until_idle(page)
 
 
 def test_finance_user_values_stock_and_downloads_excel(server: str, browser, tmp_path: Path) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
     page = context.new_page()
-    _log_in(page, server, "finance")
+    log_in(page, server, "finance")
     page.get_by_role("heading", name="Overview").wait_for(timeout=60_000)
-    _wait_until_idle(page)
+    wait_until_idle(page)
 
     _open(page, "Finance")
     page.get_by_text("Inventory value (FIFO)").wait_for(timeout=60_000)
     fifo_value = page.get_by_test_id("stMetricValue").first.inner_text()
-    _shot(page, "finance-valuation-fifo")
+    shot(page, "finance-valuation-fifo")
     page.get_by_text("Moving average", exact=True).click()
     page.get_by_text("Inventory value (Moving average)").wait_for(timeout=60_000)
-    _wait_until_idle(page)
+    wait_until_idle(page)
     average_value = page.get_by_test_id("stMetricValue").first.inner_text()
     assert fifo_value != average_value  # costs drift in the demo: the methods value the stock differently
-    _shot(page, "finance-valuation-average")
+    shot(page, "finance-valuation-average")
 
-    _wait_until_idle(page)
+    wait_until_idle(page)
     with page.expect_download() as info:  # the first export of the page: the valuation table
         page.get_by_role("button", name="Download Excel").first.click()
     saved = tmp_path / info.value.suggested_filename
@@ -189,10 +106,10 @@ def test_finance_user_values_stock_and_downloads_excel(server: str, browser, tmp
 def test_forbidden_page_is_not_reachable_by_url(server: str, browser) -> None:
     context = browser.new_context(viewport={"width": 1400, "height": 900})
     page = context.new_page()
-    _log_in(page, server, "warehouse")
+    log_in(page, server, "warehouse")
     page.goto(f"{server}/finance")
     page.wait_for_timeout(3_000)
-    _shot(page, "warehouse-finance-url")
+    shot(page, "warehouse-finance-url")
     assert page.get_by_text("Page not found").count() == 1
     assert page.get_by_text("Inventory value (FIFO)").count() == 0
     assert page.get_by_role("link", name="Finance").count() == 0
@@ -205,7 +122,7 @@ def test_each_role_opens_each_of_its_pages(server: str, browser, role: str) -> N
     SHOTS.mkdir(parents=True, exist_ok=True)
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
-    _log_in(page, server, role)
+    log_in(page, server, role)
     allowed = access.pages_for([role])
     links = page.get_by_test_id("stSidebarNav").get_by_role("link")
     shown = [link.inner_text().split("\n")[-1].strip() for link in links.all()]
@@ -213,14 +130,14 @@ def test_each_role_opens_each_of_its_pages(server: str, browser, role: str) -> N
     for spec in allowed:
         _open(page, spec.title)
         page.get_by_text("last load finished").first.wait_for(timeout=60_000)  # every view says how fresh it is
-        _wait_until_idle(page)
+        wait_until_idle(page)
         assert page.get_by_test_id("stException").count() == 0, (role, spec.title)
-        _shot(page, f"{role}-{spec.title.lower()}")
+        shot(page, f"{role}-{spec.title.lower()}")
     if role == "admin":  # the load with rejected rows is drilled into by default; users and roles in a tab
         page.get_by_text("must be >= 0").first.wait_for(timeout=30_000)
         page.get_by_role("tab", name="Users and roles").click()
         page.get_by_text("Pages per role", exact=True).wait_for(timeout=30_000)
-        _shot(page, "admin-admin-users")
+        shot(page, "admin-admin-users")
     page.get_by_role("button", name="Log out").click()
     page.get_by_label("Username").wait_for(timeout=30_000)
     context.close()
@@ -230,14 +147,14 @@ def test_planner_moves_whatif_controls_and_downloads_them(server: str, browser, 
     """Service level and lead-time multiplier change the simulated outcome; both what-if exports open."""
     context = browser.new_context(viewport={"width": 1400, "height": 1100}, accept_downloads=True)
     page = context.new_page()
-    _log_in(page, server, "planner")
+    log_in(page, server, "planner")
     _open(page, "Replenishment")
     page.get_by_role("tab", name="What-if simulation").click()
     page.get_by_text("All item-locations").click()
     page.get_by_text("Service vs inventory investment").first.wait_for(timeout=60_000)
-    _wait_until_idle(page)
+    wait_until_idle(page)
     before = {label: _metric(page, label) for label in ("Fill rate (simulated)", "Avg inventory value")}
-    _shot(page, "planner-whatif-before")
+    shot(page, "planner-whatif-before")
 
     slider = page.get_by_test_id("stSlider").filter(has_text="Cycle service level").get_by_role("slider")
     slider.focus()
@@ -247,11 +164,11 @@ def test_planner_moves_whatif_controls_and_downloads_them(server: str, browser, 
         "m => m.innerText.includes(label) && !m.innerText.includes(old))",
         arg=["Avg inventory value", before["Avg inventory value"]], timeout=60_000,
     )
-    _wait_until_idle(page)
+    wait_until_idle(page)
     after = {label: _metric(page, label) for label in before}
     assert after["Avg inventory value"] != before["Avg inventory value"]
     assert float(after["Fill rate (simulated)"].rstrip("%")) > float(before["Fill rate (simulated)"].rstrip("%"))
-    _shot(page, "planner-whatif-service-99.5")
+    shot(page, "planner-whatif-service-99.5")
 
     multiplier = page.get_by_test_id("stSlider").filter(has_text="Lead-time multiplier").get_by_role("slider")
     multiplier.focus()
@@ -262,7 +179,7 @@ def test_planner_moves_whatif_controls_and_downloads_them(server: str, browser, 
         "m => m.innerText.includes(label) && !m.innerText.includes(old))",
         arg=["Avg inventory value", after["Avg inventory value"]], timeout=60_000,
     )
-    _wait_until_idle(page)
+    wait_until_idle(page)
 
     panel = page.get_by_role("tabpanel", name="What-if simulation")
     with page.expect_download() as info:  # the first export of the what-if: the trade-off curve
