@@ -18,7 +18,7 @@ import streamlit as st
 from analytics import order_service
 from analytics.order_service import ROOT_CAUSE_LABELS, ROOT_CAUSE_RULES
 from analytics.promising import ROOT_CAUSES, root_cause_summary
-from pages import cache, exports, order_cache
+from pages import cache, exports
 
 PERIODS = {3: 91, 6: 182, 12: 365, 24: 730}  # months → days back from the last day of data
 DIMENSIONS = {"category": "Product category", "segment": "Customer segment"}
@@ -36,12 +36,12 @@ months = left.selectbox("Lines requested in the last", list(PERIODS), index=2, f
 by = middle.radio("By", list(DIMENSIONS), format_func=DIMENSIONS.get, horizontal=True)
 freq = right.radio("Per", list(FREQS), index=1, format_func=FREQS.get, horizontal=True)
 since = as_of - dt.timedelta(days=PERIODS[months])
-trend = order_cache.backorder_trend(as_of, since, by, freq)
+trend = cache.backorder_trend(as_of, since, by, freq)
 groups = st.multiselect(DIMENSIONS[by], sorted(trend[by].dropna().unique()) if len(trend) else [],
                         placeholder=f"All ({DIMENSIONS[by].lower()})")
 if groups:
     trend = trend[trend[by].isin(groups)]
-classified, computed_at = order_cache.root_causes(as_of, since)
+classified, computed_at = cache.root_causes(as_of, since)
 cache.freshness(computed_at, ttl=cache.SLOW_TTL_SECONDS)
 st.caption(f"Lines requested {since:%Y-%m-%d} to {as_of:%Y-%m-%d}. Backorder rate = order lines not shipped in full "
            "by their requested date / lines due (requested on or before the last day of data), bucketed by requested "

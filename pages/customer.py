@@ -13,7 +13,7 @@ import plotly.express as px
 import streamlit as st
 
 from analytics import order_service
-from pages import access, cache, exports, order_cache
+from pages import access, cache, exports
 
 st.title("My orders")
 end = cache.data_end()
@@ -21,7 +21,7 @@ if end is None:
     st.info("No orders or stock yet: the shop's data has not been loaded. Please try again later.")
     st.stop()
 as_of = end
-customers = order_cache.customers()
+customers = cache.customers()
 code = st.session_state.get("customer_code")
 if code:
     found = customers[customers["code"] == str(code)]
@@ -35,7 +35,7 @@ elif access.app_mode() == "production" and "admin" not in (st.session_state.get(
              "representative (or ask an administrator to add your customer code to your user).")
     st.stop()
 else:
-    demo_id = order_cache.demo_customer(as_of)
+    demo_id = cache.demo_customer(as_of)
     if demo_id is None and customers.empty:
         st.info("No customer yet: load customers and orders first (`python -m etl load DIR` or "
                 "`python -m etl demo`).")
@@ -47,7 +47,7 @@ else:
             + (" (the customer with the most open backorders)." if demo_id is not None else ".")
             + " A customer's own login shows only their own orders.")
 customer_id = int(customer["customer_id"])
-open_lines, backorders, read_at = order_cache.open_orders(as_of)
+open_lines, backorders, read_at = cache.open_orders(as_of)
 mine_open = order_service.open_lines_with_eta(open_lines[open_lines["customer_id"] == customer_id],
                                               backorders[backorders["customer_id"] == customer_id])
 mine_back = order_service.with_eta_state(backorders[backorders["customer_id"] == customer_id])
@@ -61,9 +61,9 @@ LABELS = order_service.COLUMN_LABELS
 def availability_view() -> None:
     """A product's availability at every location and the earliest date for the customer's quantity."""
     st.subheader("Check availability before ordering")
-    catalog = order_cache.catalog()
+    catalog = cache.catalog()
     active = catalog[catalog["active"]]
-    places = order_cache.locations()
+    places = cache.locations()
     codes = dict(zip(places["location_id"], places["code"], strict=True))
     if active.empty or not codes:
         st.info("No product is on offer yet. Please try again later.")
@@ -76,9 +76,9 @@ def availability_view() -> None:
     location_ids = list(codes)
     location_id = right.selectbox("Ship from", location_ids, format_func=codes.get,
                                   index=location_ids.index(int(usual[0])) if len(usual) else 0)
-    stock = order_cache.availability((int(product_id),), as_of)
+    stock = cache.availability((int(product_id),), as_of)
     here = stock[stock["location_id"] == location_id]
-    answer = order_cache.promise(int(product_id), int(location_id), float(qty), as_of, as_of, True)
+    answer = cache.promise(int(product_id), int(location_id), float(qty), as_of, as_of, True)
     status = order_service.availability_status(here, float(qty)) if len(here) else None
     row = st.columns(2)
     row[0].metric(f"At {codes[location_id]}", status["status_text"].iloc[0] if status is not None
@@ -105,7 +105,7 @@ def availability_view() -> None:
 
 def alternatives_table(product_id: int, location_id: int, title: str, key: str) -> None:
     """Substitutes and similar products with their availability at the location, for a customer."""
-    options = order_cache.alternatives(product_id, location_id, as_of, 0.25)
+    options = cache.alternatives(product_id, location_id, as_of, 0.25)
     st.markdown(f"**{title}**")
     if options.empty:
         st.caption("No alternative on record for this product. Your sales representative can suggest one.")
@@ -155,7 +155,7 @@ def orders_view() -> None:
     if (mine_back["eta_state"] != "estimated").any():
         st.caption("“no date yet”: we are waiting for a delivery date from our supplier or production; we will write "
                    "to you as soon as we know it.")
-    last_run = order_cache.last_eta_run()
+    last_run = cache.last_eta_run()
     if last_run is not None:
         st.caption(f"Expected dates last estimated {last_run[0]:%Y-%m-%d %H:%M} UTC; when one moves by more than a "
                    "couple of days we write to you.")

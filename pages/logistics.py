@@ -13,7 +13,7 @@ import streamlit as st
 
 from analytics import order_service
 from analytics.promising import delayed_customers
-from pages import cache, exports, order_cache
+from pages import cache, exports
 
 st.title("Logistics")
 end = cache.data_end()
@@ -21,7 +21,7 @@ if end is None:
     st.info("The database holds no shipments yet. Load data with `python -m etl load DIR` or `python -m etl demo`.")
     st.stop()
 as_of = end
-shipments, read_at = order_cache.shipment_delays(as_of)
+shipments, read_at = cache.shipment_delays(as_of)
 cache.freshness(read_at)
 st.caption(f"In transit = shipped, not delivered nor returned. Delayed: the carrier's ETA is after the promised date "
            f"(else the requested date), or the ETA has passed ({as_of:%Y-%m-%d}) and it has not arrived. Days late = "

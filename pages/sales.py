@@ -18,7 +18,7 @@ from analytics import order_service
 from analytics.promising import HIGH_VALUE_TIERS
 from data_access import promising as store
 from jobs.backorders import run_backorders
-from pages import cache, exports, order_cache
+from pages import cache, exports
 
 st.title("Sales")
 engine = cache.engine()
@@ -32,7 +32,7 @@ if end is None:
     st.info("The database holds no orders yet. Load data with `python -m etl load DIR` or `python -m etl demo`.")
     st.stop()
 as_of = end
-open_lines, backorders, read_at = order_cache.open_orders(as_of)
+open_lines, backorders, read_at = cache.open_orders(as_of)
 cache.freshness(read_at)
 
 NUMBER, DATE = st.column_config.NumberColumn, st.column_config.DateColumn
@@ -53,7 +53,7 @@ def money(value: float) -> str:
 
 # --- ETAs: when computed, re-estimate -------------------------------------------------------------------------------
 status = order_service.eta_status(backorders)
-last_run = order_cache.last_eta_run()
+last_run = cache.last_eta_run()
 left, right = st.columns([3, 1])
 if last_run is None:
     left.warning("No ETAs yet: run `python -m jobs backorders` or press **Re-estimate ETAs now**"
@@ -72,7 +72,7 @@ if can_run and right.button("Re-estimate ETAs now", type="primary"):
         bar.empty()
         st.error(f"The ETAs could not be re-estimated: {error}")
     else:
-        order_cache.refresh_backorders()
+        cache.refresh_backorders()
         counts = result.counts
         st.session_state["sales_flash"] = (
             f"ETAs re-estimated as of {result.as_of:%Y-%m-%d} by {user}: {counts['backorders']:,} backorders, "
@@ -85,7 +85,7 @@ if can_run and right.button("Re-estimate ETAs now", type="primary"):
 def customer_view() -> None:
     """Pick a customer; their backorders with ETAs and alternatives, open lines, order history, contact log."""
     search = st.text_input("Find a customer (name or code)", placeholder="e.g. C000041 or Hardware")
-    choices = order_service.customer_choices(order_cache.customers(), backorders, search)
+    choices = order_service.customer_choices(cache.customers(), backorders, search)
     if choices.empty:
         st.warning(f"No customer's name or code contains “{search}”: check the spelling or search for part of it.")
         return
@@ -100,7 +100,7 @@ def customer_view() -> None:
     mine_open = order_service.open_lines_with_eta(open_lines[open_lines["customer_id"] == customer_id],
                                                   backorders[backorders["customer_id"] == customer_id])
     mine_back = order_service.with_eta_state(backorders[backorders["customer_id"] == customer_id])
-    history = order_cache.order_history(int(customer_id), start, stop)
+    history = cache.order_history(int(customer_id), start, stop)
     orders = order_service.order_summary(history)
 
     high_value = customer["tier"] in HIGH_VALUE_TIERS
@@ -174,7 +174,7 @@ def customer_view() -> None:
         st.subheader(f"Alternatives to {chosen_line['sku']} {chosen_line['product_name']}")
         band = st.select_slider("Same category, priced within", options=(0.1, 0.25, 0.5, 1.0), value=0.25,
                                 format_func=lambda v: f"±{v:.0%}")
-        options = order_cache.alternatives(int(chosen_line["product_id"]), int(chosen_line["location_id"]), as_of,
+        options = cache.alternatives(int(chosen_line["product_id"]), int(chosen_line["location_id"]), as_of,
                                            band)
         if options.empty:
             st.info(f"No substitute is recorded for {chosen_line['sku']} and no active product of its category is "
@@ -263,7 +263,7 @@ def customer_view() -> None:
     else:
         order_no = st.selectbox("Order", order_numbers,
                                 help="The selected backordered line's order first, then open orders, then the history.")
-        log = order_cache.contacts(order_no)
+        log = cache.contacts(order_no)
         if log.empty:
             st.caption(f"No contact logged about order {order_no} yet.")
         else:
@@ -293,7 +293,7 @@ def customer_view() -> None:
             except ValueError as error:
                 st.error(f"Contact not logged: {error}. Write what the customer was told, then press Log contact.")
             else:
-                order_cache.refresh_contacts()
+                cache.refresh_contacts()
                 st.session_state["sales_flash"] = f"Contact #{new_id} about order {order_no} logged by {user}."
                 st.rerun()
 
@@ -303,9 +303,9 @@ def customer_view() -> None:
 
 def promise_view() -> None:
     """Earliest date and split plan for a quantity of a product from a location, with its ATP."""
-    catalog = order_cache.catalog()
+    catalog = cache.catalog()
     active = catalog[catalog["active"]]
-    places = order_cache.locations()
+    places = cache.locations()
     codes = dict(zip(places["location_id"], places["code"], strict=True))
     product_labels = dict(zip(active["product_id"], active["sku"] + " — " + active["name"], strict=True))
     if not product_labels or not codes:
@@ -320,7 +320,7 @@ def promise_view() -> None:
     qty = left.number_input("Quantity (units)", min_value=1.0, value=10.0, step=1.0, format="%.0f")
     requested = middle.date_input("Requested date", value=as_of + dt.timedelta(days=7), min_value=as_of)
     transfers = right.checkbox("Allow transfers from other locations", value=True)
-    answer = order_cache.promise(int(product_id), int(location_id), float(qty), requested, as_of, transfers)
+    answer = cache.promise(int(product_id), int(location_id), float(qty), requested, as_of, transfers)
     row = st.columns(4)
     row[0].metric("Earliest date (whole quantity)", f"{answer.date:%Y-%m-%d}" if answer.date else "not covered")
     row[1].metric(f"In one shipment from {codes[location_id]}",
@@ -350,14 +350,14 @@ def promise_view() -> None:
             "reference": "PO / MO"})
         exports.download_buttons(plan, f"promise_{product_labels[product_id].split(' — ')[0]}", "plan")
 
-    curve = order_cache.atp(int(product_id), int(location_id), as_of)
+    curve = cache.atp(int(product_id), int(location_id), as_of)
     chart = px.line(curve, x="period", y="available", line_shape="hv",
                     title=f"Available to promise, {product_labels[product_id]} at {codes[location_id]}, "
                           "next 90 days",
                     labels={"period": "Date", "available": "Available to promise (units)"})
     chart.update_yaxes(tickformat=",~f", rangemode="tozero")
     st.plotly_chart(chart, width="stretch")
-    stock = order_cache.availability((int(product_id),), as_of)
+    stock = cache.availability((int(product_id),), as_of)
     if stock.empty:
         st.info("No stock, receipt or open order of this product at any location.")
     else:
