@@ -47,12 +47,12 @@ from analytics.replenishment import (
     demand_stats,
     forecast_demand_stats,
     inventory_position,
-    lead_time_stats,
     policy_codes,
     policy_parameters,
     replenishment_orders,
     safety_factor,
 )
+from analytics.whatif import MIN_LEAD_TIME_LINES, lead_times
 from data_access import notifications
 from data_access import replenishment as store
 from data_access.queries import last_data_date
@@ -64,7 +64,6 @@ HISTORY_DAYS = 180
 COVER_DAYS = 14.0
 REVIEW_PERIOD = 7.0
 FORECAST_DAYS = 90
-MIN_LEAD_TIME_LINES = 2
 
 
 # --- the pure middle ----------------------------------------------------------------------------------------------------
@@ -117,34 +116,6 @@ def _forecast_stats(state: pd.DataFrame, forecast: pd.DataFrame, as_of: dt.date,
     return forecast_demand_stats(per_day[["unique_id", "ds", "yhat", f"lo_{level}", f"hi_{level}"]], level=level)
 
 
-def _lead_times(state: pd.DataFrame, po_history: pd.DataFrame, min_lines: int) -> pd.DataFrame:
-    """Lead time mean, std and source per state row (see the module docstring for the order of sources)."""
-    n = len(state)
-    mean, std = np.full(n, np.nan), np.full(n, np.nan)
-    source = np.full(n, "none", dtype=object)
-    buy = (state["make_or_buy"] == "buy").to_numpy()
-    if po_history is not None and not po_history.empty:
-        stats = lead_time_stats(po_history, by="supplier_id").set_index("supplier_id")
-        stats = stats[stats["lines"] >= min_lines]
-        supplier = state["supplier_id"].astype("float").to_numpy()
-        hit = buy & np.isin(supplier, stats.index.to_numpy(dtype=float))
-        found = stats.reindex(supplier[hit])
-        mean[hit] = found["lead_time_mean"].to_numpy()
-        std[hit] = found["lead_time_std"].fillna(0.0).to_numpy()
-        source[hit] = "po_history"
-    recorded = buy & np.isnan(mean) & state["supplier_lead_time_mean"].notna().to_numpy()
-    mean[recorded] = state["supplier_lead_time_mean"].to_numpy()[recorded]
-    std[recorded] = state["supplier_lead_time_std"].fillna(0.0).to_numpy()[recorded]
-    source[recorded] = "supplier"
-    product = np.isnan(mean) & state["lead_time_days"].notna().to_numpy()
-    mean[product] = state["lead_time_days"].to_numpy()[product]
-    std[product] = 0.0
-    source[product] = "product"
-    missing = np.isnan(mean)
-    mean[missing], std[missing] = 0.0, 0.0
-    return pd.DataFrame({"lead_time_mean": mean, "lead_time_std": std, "lead_time_source": source})
-
-
 def plan(
     state: pd.DataFrame,
     demand: pd.DataFrame,
@@ -192,7 +163,7 @@ def plan(
     out["demand_mean"] = out["demand_mean"].fillna(0.0).clip(lower=0.0)
     out["demand_std"] = out["demand_std"].fillna(0.0).clip(lower=0.0)
 
-    lead = _lead_times(s, po_history, min_lead_time_lines)
+    lead = lead_times(s, po_history, min_lead_time_lines)
     out = pd.concat([out, lead], axis=1)
 
     moq = out["moq"].fillna(0.0).to_numpy()
