@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
@@ -68,3 +69,8 @@ def reading(connectable: Engine | Connection) -> Iterator[Connection]:
             yield connection
     else:
         yield connectable
+
+
+def utc_now() -> dt.datetime:
+    """Now in UTC as a naive datetime: the schema's convention for timestamps."""
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)

@@ -17,6 +17,7 @@ import pandas as pd
 from sqlalchemy import Engine, Select, func, insert, select, update
 
 from data_access import schema
+from data_access.engine import utc_now
 from data_access.frames import read_frame
 from data_access.queries import last_data_date
 from data_access.replenishment import daily_demand
@@ -235,10 +236,6 @@ def overrides(engine: Engine, active_only: bool = False) -> pd.DataFrame:
 # --- override commands ------------------------------------------------------------------------------------------------
 
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
-
-
 def _day(value: Any, name: str) -> dt.date:
     """A date from a date, datetime, Timestamp or ISO text; ValueError naming ``name`` otherwise."""
     try:
@@ -284,7 +281,7 @@ def add_override(
     category = (category or "").strip() or None
     note = (note or "").strip() or None
     p, loc, o = schema.dim_product, schema.dim_location, schema.forecast_override
-    now = _now()
+    now = utc_now()
     with engine.begin() as connection:
         if product_id is not None:
             product_id = int(product_id)
@@ -322,7 +319,7 @@ def deactivate_override(engine: Engine, override_id: int, user: str, reason: str
     if not user:
         raise ValueError("deactivating an override needs the user who does it")
     o = schema.forecast_override
-    now = _now()
+    now = utc_now()
     with engine.begin() as connection:
         done = connection.execute(
             update(o).where(o.c.id == int(override_id), o.c.active).values(active=False)

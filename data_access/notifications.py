@@ -18,14 +18,11 @@ from sqlalchemy import Connection, Engine, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from data_access import schema
+from data_access.engine import utc_now
 
 STATUSES = ("pending", "sent", "failed")
 _COLUMNS = ["id", "created_at", "dedup_key", "recipient", "subject", "body", "status", "attempts", "last_error",
             "sent_at"]
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 def enqueue(
@@ -44,7 +41,7 @@ def enqueue(
     dialect = postgresql if connectable.dialect.name == "postgresql" else sqlite
     statement = dialect.insert(table).values(
         dedup_key=dedup_key[:200], recipient=recipient, subject=subject[:300], body=body, status="pending",
-        attempts=0, created_at=_now(),
+        attempts=0, created_at=utc_now(),
     ).on_conflict_do_nothing(index_elements=["dedup_key"])
     return connectable.execute(statement).rowcount == 1
 
@@ -91,7 +88,7 @@ def mark_sent(engine: Engine, message_id: int, sent_at: dt.datetime | None = Non
     with engine.begin() as connection:
         return connection.execute(
             update(table).where(table.c.id == int(message_id), table.c.status == "pending")
-            .values(status="sent", sent_at=sent_at or _now(), attempts=table.c.attempts + 1)
+            .values(status="sent", sent_at=sent_at or utc_now(), attempts=table.c.attempts + 1)
         ).rowcount == 1
 
 

@@ -52,17 +52,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from analytics import promising as rules
 from data_access import schema
 from data_access.config import Settings, load_settings
-from data_access.engine import reading, transaction
+from data_access.engine import reading, transaction, utc_now
 from data_access.frames import order_lines, po_lines, production_orders, read_frame
 from data_access.queries import last_data_date
 from data_access.replenishment import daily_demand
 
 CONTACT_CHANNELS = ("phone", "email", "chat", "visit", "note")
 _LOCK_KEY = 0x424B4F52  # "BKOR": serialises backorder ETA writers on PostgreSQL
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 def _ids(values: Iterable[int]) -> str:
@@ -419,7 +415,7 @@ def store_etas(
     backorder (qty_open, eta and previous_eta as decided there, source, reference, priority, allocation_rank,
     computed_at) and delete the rows of lines no longer backordered; one ``audit_log`` row with the counts.
     One transaction (the caller's, with a Connection). Returns the counts (new, moved, kept, removed)."""
-    computed_at = computed_at or _now()
+    computed_at = computed_at or utc_now()
     lines = update.lines
     needed = ("line_id", "qty_open", "eta", "previous_eta", "eta_source", "eta_reference", "is_priority",
               "allocation_rank")
@@ -645,7 +641,7 @@ def add_contact(
     if not str(user or "").strip():
         raise ValueError("user must not be empty")
     lines = schema.fact_sales_order_line
-    now = _now()
+    now = utc_now()
     with transaction(connectable) as connection:
         found = connection.execute(select(lines.c.line_no).where(lines.c.order_no == str(order_no))).scalars().all()
         if not found:
@@ -693,7 +689,7 @@ def set_transfer_lane(
     if int(from_location_id) == int(to_location_id):
         raise ValueError("a lane needs two different locations")
     loc = schema.dim_location
-    now = _now()
+    now = utc_now()
     with transaction(connectable) as connection:
         known = set(connection.execute(
             select(loc.c.id).where(loc.c.id.in_([int(from_location_id), int(to_location_id)]))).scalars())
