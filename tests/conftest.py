@@ -89,3 +89,23 @@ def small_demo_dir(tmp_path_factory, small_demo_frames) -> Path:
     folder = tmp_path_factory.mktemp("demo_small")
     demo.write(small_demo_frames, folder)
     return folder
+
+
+@pytest.fixture(scope="session")
+def supplier_update_dir(tmp_path_factory) -> Path:
+    """A load of 40 new suppliers and 2 bad rows (a negative lead time, a missing name): the admin's rejected rows."""
+    folder = tmp_path_factory.mktemp("supplier_update")
+    rows = ["code,name,lead_time_mean_days,lead_time_std_days,email"]
+    rows += [f"SUPX-{i:03d},Extra supplier {i},{10 + i % 5},2,x{i}@example.com" for i in range(40)]
+    rows += ["SUPX-BAD,Bad supplier,-3,2,bad@example.com", "SUPX-BAD2,,5,1,"]
+    (folder / "suppliers.csv").write_text("\n".join(rows) + "\n")
+    return folder
+
+
+@pytest.fixture
+def fresh_streamlit_caches():
+    """AppTests share the process: cached query results of another test's database must not leak in."""
+    import streamlit as st
+
+    st.cache_data.clear()
+    yield

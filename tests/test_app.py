@@ -19,6 +19,8 @@ from etl.loader import load_directory
 from jobs.forecast import run_forecast
 from pages import access
 
+pytestmark = pytest.mark.usefixtures("fresh_streamlit_caches")
+
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 #: What each page must show, by title: metric labels whose values must be filled in.
 KEY_METRICS = {
@@ -41,35 +43,16 @@ KEY_METRICS = {
 FRESHNESS = "last load finished"
 
 
-def write_supplier_update(folder: Path) -> Path:
-    """A load of 40 new suppliers and 2 bad rows (a negative lead time, a missing name): rejected, not loaded."""
-    folder.mkdir(parents=True, exist_ok=True)
-    rows = ["code,name,lead_time_mean_days,lead_time_std_days,email"]
-    rows += [f"SUPX-{i:03d},Extra supplier {i},{10 + i % 5},2,x{i}@example.com" for i in range(40)]
-    rows += ["SUPX-BAD,Bad supplier,-3,2,bad@example.com", "SUPX-BAD2,,5,1,"]
-    (folder / "suppliers.csv").write_text("\n".join(rows) + "\n")
-    return folder
-
-
 @pytest.fixture(scope="module")
-def demo_database(tmp_path_factory, small_demo_dir) -> str:
+def demo_database(tmp_path_factory, small_demo_dir, supplier_update_dir) -> str:
     url = f"sqlite:///{tmp_path_factory.mktemp('app') / 'app.sqlite'}"
     engine = make_engine(url)
     upgrade(engine)
     load_directory(engine, small_demo_dir, kind="demo")
-    load_directory(engine, write_supplier_update(tmp_path_factory.mktemp("update")), source="supplier-update")
+    load_directory(engine, supplier_update_dir, source="supplier-update")
     run_forecast(engine, horizon=8, user="planner")  # the Demand and Production views show a stored run
     engine.dispose()
     return url
-
-
-@pytest.fixture(autouse=True)
-def _fresh_caches():
-    """AppTests share the process: cached query results of another test's database must not leak in."""
-    import streamlit as st
-
-    st.cache_data.clear()
-    yield
 
 
 def _logged_in(role: str) -> AppTest:

@@ -24,25 +24,15 @@ from pages import access
 pytestmark = requires_chromium
 
 
-def _supplier_update(folder: Path) -> Path:
-    """A load of 40 new suppliers and 2 bad rows (a negative lead time, a missing name), for the admin's drill-down."""
-    folder.mkdir(parents=True, exist_ok=True)
-    rows = ["code,name,lead_time_mean_days,lead_time_std_days,email"]
-    rows += [f"SUPX-{i:03d},Extra supplier {i},{10 + i % 5},2,x{i}@example.com" for i in range(40)]
-    rows += ["SUPX-BAD,Bad supplier,-3,2,bad@example.com", "SUPX-BAD2,,5,1,"]
-    (folder / "suppliers.csv").write_text("\n".join(rows) + "\n")
-    return folder
-
-
 @pytest.fixture(scope="module")
-def server(tmp_path_factory, small_demo_dir):
+def server(tmp_path_factory, small_demo_dir, supplier_update_dir):
     """``streamlit run app.py`` on a free port over a database holding the small demo company."""
     folder = tmp_path_factory.mktemp("browser")
     url = f"sqlite:///{folder / 'app.sqlite'}"
     engine = make_engine(url)
     upgrade(engine)
     load_directory(engine, small_demo_dir, kind="demo")
-    load_directory(engine, _supplier_update(folder / "update"), source="supplier-update")  # 2 rejected rows
+    load_directory(engine, supplier_update_dir, source="supplier-update")  # 2 rejected rows
     engine.dispose()
     with serve_app(url, folder) as base:
         yield base

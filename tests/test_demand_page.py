@@ -21,6 +21,8 @@ from etl.loader import load_directory
 from jobs.forecast import run_forecast
 from pages import access
 
+pytestmark = pytest.mark.usefixtures("fresh_streamlit_caches")
+
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = str(ROOT / "pages" / "demand.py")
 #: The entry pages/access.py is to hold (added here for the router test while it does not).
@@ -52,15 +54,6 @@ def with_runs(tmp_path_factory, small_demo_dir) -> Path:
 @pytest.fixture(scope="module")
 def without_runs(tmp_path_factory, small_demo_dir) -> Path:
     return _template(tmp_path_factory.mktemp("demand_empty"), small_demo_dir, with_runs=False)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_caches():
-    """AppTests share the process: cached results of another test's database must not leak in."""
-    import streamlit as st
-
-    st.cache_data.clear()
-    yield
 
 
 def _database(template: Path, tmp_path: Path, monkeypatch) -> str:

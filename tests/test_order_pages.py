@@ -25,6 +25,8 @@ from data_access.migrate import upgrade
 from etl.loader import load_directory
 from jobs.backorders import run_backorders
 
+pytestmark = pytest.mark.usefixtures("fresh_streamlit_caches")
+
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = ROOT / "pages"
 
@@ -61,15 +63,6 @@ def with_etas(tmp_path_factory, small_demo_dir) -> Path:
 @pytest.fixture(scope="module")
 def without_etas(tmp_path_factory, small_demo_dir) -> Path:
     return _template(tmp_path_factory.mktemp("orders_no_run"), small_demo_dir, with_run=False)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_caches():
-    """AppTests share the process: cached results of another test's database must not leak in."""
-    import streamlit as st
-
-    st.cache_data.clear()
-    yield
 
 
 @pytest.fixture
