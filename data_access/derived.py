@@ -42,7 +42,8 @@ def _greatest(dialect: str, *expressions: str) -> str:
     return f"{'GREATEST' if dialect == 'postgresql' else 'MAX'}({', '.join(expressions)})"
 
 
-def _days(later: str, earlier: str, dialect: str) -> str:
+def days_between(later: str, earlier: str, dialect: str) -> str:
+    """Whole days from ``earlier`` to ``later`` (SQL dates) in the dialect's arithmetic."""
     if dialect == "postgresql":
         return f"(CAST({later} AS DATE) - CAST({earlier} AS DATE))"
     return f"CAST(julianday({later}) - julianday({earlier}) AS INTEGER)"
@@ -123,7 +124,7 @@ def _settled_lines_sql(dialect: str) -> str:
         "WHEN s.last_ship IS NULL THEN s.cancelled_on WHEN s.qty_cancelled <= 1e-9 THEN s.last_ship "
         "WHEN s.last_ship > s.cancelled_on THEN s.last_ship ELSE s.cancelled_on END"
     )
-    days = _days(ended, "s.requested_date", dialect)
+    days = days_between(ended, "s.requested_date", dialect)
     short = f"s.shipped_by_requested < s.qty_ordered - {EPSILON}"
     filled = "CASE WHEN s.shipped_by_requested < s.qty_ordered THEN s.shipped_by_requested ELSE s.qty_ordered END"
     lost = (
@@ -158,7 +159,7 @@ def _settled_orders_sql(dialect: str) -> str:
     SELECT closed_on, last_requested, COUNT(*), SUM(has_shipment),
            SUM(CASE WHEN has_shipment = 1 AND is_late = 0 THEN 1 ELSE 0 END),
            SUM(CASE WHEN any_short = 0 THEN 1 ELSE 0 END),
-           COALESCE(SUM(CASE WHEN has_shipment = 1 THEN {_days("completed", "ordered", dialect)} END), 0)
+           COALESCE(SUM(CASE WHEN has_shipment = 1 THEN {days_between("completed", "ordered", dialect)} END), 0)
       FROM fact_order_state
      WHERE closed_on IS NOT NULL
      GROUP BY closed_on, last_requested

@@ -10,6 +10,7 @@ import pandas as pd
 from sqlalchemy import Connection, Date, DateTime, Engine, bindparam, func, select, text
 
 from data_access import derived, schema
+from data_access.derived import days_between
 from data_access.frames import CANCELLED_BY_AS_OF, LINE_SHIP
 
 #: Per order line, as of a date: quantity shipped by then, shipped by the requested date,
@@ -108,13 +109,6 @@ SELECT
 """
 
 
-def _days(later: str, earlier: str, dialect: str) -> str:
-    """Whole days from ``earlier`` to ``later`` (SQL dates) in the dialect's arithmetic."""
-    if dialect == "postgresql":
-        return f"(CAST({later} AS DATE) - CAST({earlier} AS DATE))"
-    return f"CAST(julianday({later}) - julianday({earlier}) AS INTEGER)"
-
-
 #: The lines of orders placed by ``:as_of`` that were still changing after it (``data_access.derived``),
 #: found through the index on their order's closing day.
 _UNSETTLED = """ unsettled_lines AS (
@@ -152,7 +146,7 @@ def _order_figures_sql(dialect: str, unsettled_only: bool = False) -> str:
         "WHEN last_ship > cancelled_on THEN last_ship ELSE cancelled_on END"
     )
     capped = "CASE WHEN ended > :as_of THEN :as_of ELSE ended END"
-    days = _days(capped, "requested_date", dialect)
+    days = days_between(capped, "requested_date", dialect)
     return _ORDER_FIGURES.format(
         unsettled=(_UNSETTLED_POSTGRES if dialect == "postgresql" else _UNSETTLED) if unsettled_only else "",
         line_ship=(
@@ -163,7 +157,7 @@ def _order_figures_sql(dialect: str, unsettled_only: bool = False) -> str:
         lines="unsettled_lines" if unsettled_only else "fact_sales_order_line",
         ended=ended,
         days_backordered=f"CASE WHEN {days} > 0 THEN {days} ELSE 0 END",
-        order_cycle=_days("completed", "ordered", dialect),
+        order_cycle=days_between("completed", "ordered", dialect),
     )
 
 
@@ -341,7 +335,7 @@ def headline_inputs(engine: Engine, as_of: dt.date, period_days: int = 365, use_
         dialect = engine.dialect.name
         orders = _order_figures(connection, as_of, use_derived)
         supply = connection.execute(
-            _params(_SUPPLY_FIGURES.format(lead_time=_days("received_date", "order_date", dialect))), {"as_of": as_of}
+            _params(_SUPPLY_FIGURES.format(lead_time=days_between("received_date", "order_date", dialect))), {"as_of": as_of}
         ).mappings().one()
         daily = _daily_figures(connection, as_of, since_date, use_derived)
         on_order = connection.execute(_params(_ON_ORDER), {"as_of": as_of}).scalar_one()
