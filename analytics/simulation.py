@@ -246,7 +246,7 @@ def simulate(
     on that day (:func:`lead_times_from_distribution`). Review days: (t + 1 + review_offset) mod review_period = 0.
     Costs: ``holding_cost`` per unit-day, ``order_cost`` per order, ``backorder_cost`` per backordered unit-day,
     ``lost_sale_cost`` per lost unit. ``initial_on_hand`` defaults to S ((s, S), (R, S)) or s + Q ((s, Q)),
-    with nothing on order. ``progress(done, total)``, if given, is called about every 5 % of the days (a page
+    never below 0 (a negative level starts empty), with nothing on order. ``progress(done, total)``, if given, is called about every 5 % of the days (a page
     draws its progress bar with it; this module imports no UI). Returns a :class:`SimulationResult`.
     """
     d = np.asarray(demand, dtype=float)
@@ -280,10 +280,12 @@ def simulate(
     lt = lt.astype(np.int64)
     lt_row = None if lt.ndim == 2 else np.broadcast_to(lt, (n,))
     width = int(lt.max(initial=0)) + 2  # ring buffer of arrivals: slot (t + L + 1) mod width
-    default_start = np.where(code == 1, s + np.nan_to_num(q), big_s)
+    default_start = np.maximum(np.where(code == 1, s + np.nan_to_num(q), big_s), 0.0)  # no negative stock
     start = default_start if initial_on_hand is None else _vec(initial_on_hand, n)
     if np.isnan(start).any():
         raise ValueError("initial_on_hand could not be set for every item")
+    if (start < 0).any():
+        raise ValueError("initial_on_hand must be >= 0 (backorders are what a shortage becomes)")
 
     pipeline = np.zeros((width, n))
     on_hand, backorders, on_order = start.copy(), np.zeros(n), np.zeros(n)
