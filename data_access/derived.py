@@ -29,12 +29,19 @@ from __future__ import annotations
 from sqlalchemy import Connection, Engine, delete, func, insert, select
 
 from data_access import schema
+from data_access.indexes import deferred_indexes
 
 #: Quantities below this are treated as zero (floating-point sums of partial shipments).
 EPSILON = 1e-9
 _STATE_NAME = "orders"
 #: Beyond this many changed orders a full rebuild (one pass in the database) is cheaper.
 MAX_ORDERS_ONE_BY_ONE = 50_000
+#: Session-local sets of what changed since the last refresh: orders, days, closing days.
+_CHANGED = "derived_changed_orders"
+_CHANGED_DAYS = "derived_changed_days"
+_CHANGED_CLOSINGS = "derived_changed_closings"
+#: ``connection.info`` key: every rollup must be rebuilt (a product's cost changed, all snapshots rebuilt).
+_ALL_DAYS = "derived_all_days_changed"
 
 
 def _greatest(dialect: str, *expressions: str) -> str:
@@ -112,12 +119,13 @@ SELECT order_no, MIN(order_date), MAX(requested_date), MAX(order_closed_on),
 """
 
 
-def _settled_lines_sql(dialect: str) -> str:
+def _settled_lines_sql(dialect: str, chosen: str | None = None) -> str:
     """Closed orders' lines summed by (order_closed_on, requested_date), as the report adds them up.
 
     Per line: filled = min(shipped by requested, ordered); short = filled < ordered; lost units =
     the cancelled quantity of a short line cancelled on or after its requested date; a short
     line was backordered from its requested date until its last shipment or cancellation.
+    ``chosen`` (a condition such as ``IN (…)``) limits the rows to some closing days.
     """
     ended = (
         "CASE WHEN s.last_ship IS NULL AND s.qty_cancelled <= 1e-9 THEN s.requested_date "
@@ -146,13 +154,16 @@ def _settled_lines_sql(dialect: str) -> str:
            SUM(CASE WHEN {short} AND p.unit_cost IS NULL THEN 1 ELSE 0 END)
       FROM fact_order_line_state s
       JOIN dim_product p ON p.id = s.product_id
-     WHERE s.order_closed_on IS NOT NULL
+     WHERE s.order_closed_on IS NOT NULL{"" if chosen is None else f" AND s.order_closed_on {chosen}"}
      GROUP BY s.order_closed_on, s.requested_date
     """
 
 
-def _settled_orders_sql(dialect: str) -> str:
-    """Closed orders counted by (closed_on, last_requested); a closed order with a shipment is complete."""
+def _settled_orders_sql(dialect: str, chosen: str | None = None) -> str:
+    """Closed orders counted by (closed_on, last_requested); a closed order with a shipment is complete.
+
+    ``chosen`` (a condition such as ``IN (…)``) limits the rows to some closing days.
+    """
     return f"""
     INSERT INTO agg_settled_orders (closed_on, last_requested, orders, shipped_orders, on_time_orders,
                                     filled_orders, order_cycle_days)
@@ -161,14 +172,23 @@ def _settled_orders_sql(dialect: str) -> str:
            SUM(CASE WHEN any_short = 0 THEN 1 ELSE 0 END),
            COALESCE(SUM(CASE WHEN has_shipment = 1 THEN {days_between("completed", "ordered", dialect)} END), 0)
       FROM fact_order_state
-     WHERE closed_on IS NOT NULL
+     WHERE closed_on IS NOT NULL{"" if chosen is None else f" AND closed_on {chosen}"}
      GROUP BY closed_on, last_requested
     """
 
 
-def _daily_sql(dialect: str) -> str:
-    """One row per day: ledger net quantity, cost of issues, revenue and units shipped, snapshot value."""
+def _daily_sql(dialect: str, chosen: str | None = None) -> str:
+    """One row per day: ledger net quantity, cost of issues, revenue and units shipped, snapshot value.
+
+    ``chosen`` (``IN (SELECT day FROM …)``) limits it to some days; the ledger is then read by a
+    range of its timestamp index per day.
+    """
     day = "CAST(m.ts AS DATE)" if dialect == "postgresql" else "DATE(m.ts)"
+    where = "" if chosen is None else f" WHERE {{column}} {chosen}"
+    ledger = "fact_inventory_movement m"
+    if chosen is not None:
+        next_day = "cd.day + 1" if dialect == "postgresql" else "date(cd.day, '+1 day')"
+        ledger = f"{_CHANGED_DAYS} cd JOIN fact_inventory_movement m ON m.ts >= cd.day AND m.ts < {next_day}"
     return f"""
     INSERT INTO agg_daily (day, ledger_qty, issue_value, issues, issues_without_cost, revenue, units_shipped,
                            inventory_value, snapshot_rows, snapshot_rows_without_cost, requested_lines, short_lines)
@@ -182,22 +202,22 @@ def _daily_sql(dialect: str) -> str:
                SUM(CASE WHEN m.kind = 'shipment' AND m.unit_cost IS NULL THEN 1 ELSE 0 END) AS issues_without_cost,
                0 AS revenue, 0 AS units_shipped, CAST(NULL AS DOUBLE PRECISION) AS inventory_value, 0 AS snapshot_rows,
                0 AS snapshot_rows_without_cost, 0 AS requested_lines, 0 AS short_lines
-          FROM fact_inventory_movement m
+          FROM {ledger}
          GROUP BY {day}
         UNION ALL
         SELECT sh.ship_date, 0, 0, 0, 0, SUM(sh.qty * l.unit_price * (1 - l.discount)), SUM(sh.qty), CAST(NULL AS DOUBLE PRECISION), 0, 0,
                0, 0
-          FROM fact_shipment sh JOIN fact_sales_order_line l ON l.id = sh.order_line_id
+          FROM fact_shipment sh JOIN fact_sales_order_line l ON l.id = sh.order_line_id{where.format(column="sh.ship_date")}
          GROUP BY sh.ship_date
         UNION ALL
         SELECT snapshot_date, 0, 0, 0, 0, 0, 0, SUM(on_hand * unit_cost), COUNT(*),
                SUM(CASE WHEN unit_cost IS NULL AND on_hand <> 0 THEN 1 ELSE 0 END), 0, 0
-          FROM fact_inventory_snapshot
+          FROM fact_inventory_snapshot{where.format(column="snapshot_date")}
          GROUP BY snapshot_date
         UNION ALL
         SELECT requested_date, 0, 0, 0, 0, 0, 0, CAST(NULL AS DOUBLE PRECISION), 0, 0, COUNT(*),
                SUM(CASE WHEN shipped_by_requested < qty_ordered - 1e-9 THEN 1 ELSE 0 END)
-          FROM fact_order_line_state
+          FROM fact_order_line_state{where.format(column="requested_date")}
          GROUP BY requested_date
       ) d
      GROUP BY day
@@ -226,55 +246,177 @@ def _clear(connection: Connection, table) -> None:
         connection.execute(delete(table))
 
 
-_CHANGED = "derived_changed_orders"
+
+
+def _temp_tables(connection: Connection) -> None:
+    """The session-local tables that collect what changed since the last :func:`refresh`."""
+    connection.exec_driver_sql(f"CREATE TEMPORARY TABLE IF NOT EXISTS {_CHANGED} (order_no VARCHAR(64) PRIMARY KEY)")
+    connection.exec_driver_sql(f"CREATE TEMPORARY TABLE IF NOT EXISTS {_CHANGED_DAYS} (day DATE PRIMARY KEY)")
+    connection.exec_driver_sql(f"CREATE TEMPORARY TABLE IF NOT EXISTS {_CHANGED_CLOSINGS} (day DATE PRIMARY KEY)")
+
+
+def _ignoring(connection: Connection) -> tuple[str, str]:
+    """``INSERT`` prefix and suffix that skip rows whose key is already there, in the dialect's words."""
+    return ("", " ON CONFLICT DO NOTHING") if connection.dialect.name == "postgresql" else (" OR IGNORE", "")
+
+
+def _insert_ignoring(connection: Connection, table: str, column: str, select_sql: str) -> None:
+    """``INSERT … SELECT`` into a session-local set, skipping values already in it."""
+    ignore, conflict = _ignoring(connection)
+    connection.exec_driver_sql(
+        f"INSERT{ignore} INTO {table} ({column}) SELECT DISTINCT {column} FROM ({select_sql}) x "
+        f"WHERE {column} IS NOT NULL{conflict}"
+    )
+
+
+def _insert_values(connection: Connection, table: str, column: str, values: list[str]) -> None:
+    """Add ``values`` to a session-local set, skipping those already in it."""
+    ignore, conflict = _ignoring(connection)
+    marker = "%s" if connection.dialect.name == "postgresql" else "?"
+    connection.exec_driver_sql(
+        f"INSERT{ignore} INTO {table} ({column}) VALUES ({marker}){conflict}",
+        [(value,) for value in values],
+    )
+
+
+def _state_is_empty(connection: Connection) -> bool:
+    return connection.execute(select(schema.fact_order_state.c.order_no).limit(1)).first() is None
 
 
 def mark_changed_orders(connection: Connection, table_name: str) -> None:
     """Remember the order numbers in ``table_name`` (a staged file) for the next :func:`refresh`.
 
     They are kept in a temporary table of this connection, so memory stays flat however large
-    the file.
+    the file. Nothing is marked while the state is empty: the next refresh rebuilds it all.
     """
-    connection.exec_driver_sql(f"CREATE TEMPORARY TABLE IF NOT EXISTS {_CHANGED} (order_no VARCHAR(64) PRIMARY KEY)")
-    ignore, conflict = ("", " ON CONFLICT DO NOTHING") if connection.dialect.name == "postgresql" else (" OR IGNORE", "")
-    connection.exec_driver_sql(
-        f'INSERT{ignore} INTO {_CHANGED} (order_no) SELECT DISTINCT order_no FROM "{table_name}"{conflict}'
+    _temp_tables(connection)
+    if not _state_is_empty(connection):
+        _insert_ignoring(connection, _CHANGED, "order_no", f'SELECT order_no FROM "{table_name}"')
+
+
+def mark_orders(connection: Connection, order_nos: list[str]) -> None:
+    """Remember these order numbers for the next :func:`refresh` (operational writes: scans, the app)."""
+    _temp_tables(connection)
+    if order_nos and not _state_is_empty(connection):
+        _insert_values(connection, _CHANGED, "order_no", [str(order_no) for order_no in dict.fromkeys(order_nos)])
+
+
+def mark_shipment_days(connection: Connection, table_name: str) -> None:
+    """Before shipments are upserted from ``table_name``: remember the ship dates they have now.
+
+    A shipment whose date moves changes the revenue of its old day as well as its new one.
+    """
+    _temp_tables(connection)
+    _insert_ignoring(
+        connection, _CHANGED_DAYS, "day",
+        f'SELECT sh.ship_date AS day FROM fact_shipment sh JOIN "{table_name}" s ON s.shipment_no = sh.shipment_no',
     )
 
 
+def mark_days(connection: Connection, days) -> None:
+    """Remember days whose snapshots changed (``None``: every day) for the next :func:`refresh`."""
+    if days is None:
+        connection.info[_ALL_DAYS] = True
+        return
+    _temp_tables(connection)
+    values = sorted({str(day)[:10] for day in days})
+    if not values:
+        return
+    _insert_values(connection, _CHANGED_DAYS, "day", values)
+
+
+def _mark_closings_and_days(connection: Connection) -> None:
+    """Closing days and requested days of the marked orders' current state (run before and after it changes)."""
+    chosen = f"SELECT order_no FROM {_CHANGED}"
+    _insert_ignoring(connection, _CHANGED_CLOSINGS, "day",
+                     f"SELECT order_closed_on AS day FROM fact_order_line_state WHERE order_no IN ({chosen})")
+    _insert_ignoring(connection, _CHANGED_CLOSINGS, "day",
+                     f"SELECT closed_on AS day FROM fact_order_state WHERE order_no IN ({chosen})")
+    _insert_ignoring(connection, _CHANGED_DAYS, "day",
+                     f"SELECT requested_date AS day FROM fact_order_line_state WHERE order_no IN ({chosen})")
+
+
+def _mark_new_days(connection: Connection, stored: dict | None) -> None:
+    """Ship days of the marked orders' shipments, and days of ledger movements newer than the last refresh."""
+    chosen = f"SELECT order_no FROM {_CHANGED}"
+    _insert_ignoring(
+        connection, _CHANGED_DAYS, "day",
+        "SELECT sh.ship_date AS day FROM fact_shipment sh JOIN fact_sales_order_line l ON l.id = sh.order_line_id "
+        f"WHERE l.order_no IN ({chosen})",
+    )
+    day = "CAST(ts AS DATE)" if connection.dialect.name == "postgresql" else "DATE(ts)"
+    after = (stored or {}).get("max_movement_id") or 0
+    _insert_ignoring(connection, _CHANGED_DAYS, "day",
+                     f"SELECT {day} AS day FROM fact_inventory_movement WHERE id > {int(after)}")
+
+
+def _stored_watermarks(connection: Connection) -> dict | None:
+    table = schema.derived_refresh
+    row = connection.execute(
+        select(table.c.max_line_id, table.c.max_shipment_id, table.c.max_movement_id).where(table.c.name == _STATE_NAME)
+    ).mappings().first()
+    return None if row is None else dict(row)
+
+
 def refresh(connection: Connection, full: bool = True) -> None:
-    """Recompute the order state (of every order, or of those marked as changed), then every rollup.
+    """Recompute the order state (of every order, or of those marked as changed), then the rollups it touched.
 
     Runs inside the caller's transaction (the loader's), so a failed load leaves the state as
     it was. A full rebuild happens when asked, when the state is empty, or when more orders
-    changed than :data:`MAX_ORDERS_ONE_BY_ONE`.
+    changed than :data:`MAX_ORDERS_ONE_BY_ONE`. Otherwise only the rollup rows of the days the
+    change reaches are recomputed: the closing days (old and new) of the changed orders for the
+    settled rollups; for the daily rollup their requested and ship days, the days of new ledger
+    movements and the days :func:`mark_days` was told of (snapshots). A rollup row is always
+    recomputed whole from the facts, never adjusted, so it equals a full rebuild's.
     """
     dialect = connection.dialect.name
     line_state, order_state = schema.fact_order_line_state, schema.fact_order_state
-    connection.exec_driver_sql(f"CREATE TEMPORARY TABLE IF NOT EXISTS {_CHANGED} (order_no VARCHAR(64) PRIMARY KEY)")
+    _temp_tables(connection)
     changed = connection.exec_driver_sql(f"SELECT COUNT(*) FROM {_CHANGED}").scalar_one()
-    state_rows = connection.execute(select(func.count()).select_from(order_state)).scalar_one()
-    if full or state_rows == 0 or changed > MAX_ORDERS_ONE_BY_ONE:
+    stored = _stored_watermarks(connection)
+    everything = full or _state_is_empty(connection) or changed > MAX_ORDERS_ONE_BY_ONE or stored is None
+    if everything:
         _clear(connection, line_state)
         _clear(connection, order_state)
-        connection.exec_driver_sql(_line_state_sql(dialect, "1 = 1"))
-        connection.exec_driver_sql(_ORDER_STATE.format(order_filter="1 = 1"))
-    elif changed:
-        chosen = f"{{t}}.order_no IN (SELECT order_no FROM {_CHANGED})"
-        connection.exec_driver_sql(f"DELETE FROM fact_order_line_state WHERE order_no IN (SELECT order_no FROM {_CHANGED})")
-        connection.exec_driver_sql(f"DELETE FROM fact_order_state WHERE order_no IN (SELECT order_no FROM {_CHANGED})")
-        connection.exec_driver_sql(_line_state_sql(dialect, chosen))
-        connection.exec_driver_sql(_ORDER_STATE.format(order_filter=chosen.format(t="l")))
-    connection.exec_driver_sql(f"DELETE FROM {_CHANGED}")
-    for table, sql in (
-        (schema.agg_settled_lines, _settled_lines_sql(dialect)),
-        (schema.agg_settled_orders, _settled_orders_sql(dialect)),
-        (schema.agg_daily, _daily_sql(dialect)),
-    ):
-        _clear(connection, table)
-        connection.exec_driver_sql(sql)
+        # One index build (and foreign-key check) per table instead of one insert per line.
+        with deferred_indexes(connection, line_state), deferred_indexes(connection, order_state):
+            connection.exec_driver_sql(_line_state_sql(dialect, "1 = 1"))
+            connection.exec_driver_sql(_ORDER_STATE.format(order_filter="1 = 1"))
+    else:
+        if changed:
+            chosen = f"{{t}}.order_no IN (SELECT order_no FROM {_CHANGED})"
+            _mark_closings_and_days(connection)
+            connection.exec_driver_sql(f"DELETE FROM fact_order_line_state WHERE order_no IN (SELECT order_no FROM {_CHANGED})")
+            connection.exec_driver_sql(f"DELETE FROM fact_order_state WHERE order_no IN (SELECT order_no FROM {_CHANGED})")
+            connection.exec_driver_sql(_line_state_sql(dialect, chosen))
+            connection.exec_driver_sql(_ORDER_STATE.format(order_filter=chosen.format(t="l")))
+            _mark_closings_and_days(connection)
+        _mark_new_days(connection, stored)
+    all_days = connection.info.pop(_ALL_DAYS, False)
+    _refresh_rollups(connection, everything or all_days)
+    for table in (_CHANGED, _CHANGED_DAYS, _CHANGED_CLOSINGS):
+        connection.exec_driver_sql(f"DELETE FROM {table}")
     connection.execute(delete(schema.derived_refresh).where(schema.derived_refresh.c.name == _STATE_NAME))
     connection.execute(insert(schema.derived_refresh).values(name=_STATE_NAME, **_watermarks(connection)))
+
+
+def _refresh_rollups(connection: Connection, everything: bool) -> None:
+    """Rebuild the rollups, or only their rows of the marked closing days and days."""
+    dialect = connection.dialect.name
+    closings = f"IN (SELECT day FROM {_CHANGED_CLOSINGS})"
+    days = f"IN (SELECT day FROM {_CHANGED_DAYS})"
+    parts = (
+        (schema.agg_settled_lines, "order_closed_on", closings, lambda where: _settled_lines_sql(dialect, where)),
+        (schema.agg_settled_orders, "closed_on", closings, lambda where: _settled_orders_sql(dialect, where)),
+        (schema.agg_daily, "day", days, lambda where: _daily_sql(dialect, where)),
+    )
+    for table, key, chosen, build in parts:
+        if everything:
+            _clear(connection, table)
+            connection.exec_driver_sql(build(None))
+        else:
+            connection.exec_driver_sql(f"DELETE FROM {table.name} WHERE {key} {chosen}")
+            connection.exec_driver_sql(build(chosen))
 
 
 def is_current(connection: Connection | Engine) -> bool:

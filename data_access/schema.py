@@ -285,6 +285,7 @@ fact_order_line_state = Table(
     Column("closed_on", Date),
     Column("order_closed_on", Date, index=True),
     Index("ix_line_state_product_location", "product_id", "location_id"),
+    Index("ix_line_state_requested_date", "requested_date"),
 )
 
 fact_order_state = Table(

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -20,7 +17,8 @@ from sqlalchemy import (
     Table,
     Text,
 )
-from sqlalchemy.schema import AddConstraint, DropConstraint
+
+from data_access.indexes import deferred_indexes  # noqa: F401  (the loader defers indexes through this module)
 
 #: A load at least this large, and at least a quarter of the table, builds indexes afterwards.
 BULK_MODE_MIN_ROWS = 100_000
@@ -32,38 +30,6 @@ SQLITE_BATCH_ROWS = 50_000
 def wants_bulk_mode(incoming_rows: int, table_rows: int) -> bool:
     """Whether a load of ``incoming_rows`` into a table of ``table_rows`` should defer its indexes."""
     return incoming_rows >= BULK_MODE_MIN_ROWS and incoming_rows * 4 >= table_rows
-
-
-@contextmanager
-def deferred_indexes(connection: Connection, table: Table, enabled: bool = True) -> Iterator[None]:
-    """Drop ``table``'s secondary indexes (and, on PostgreSQL, its foreign keys) for a large load, then rebuild them.
-
-    One sort per index and one anti-join per foreign key are several times cheaper than a
-    B-tree insert and a trigger call per row (medium demo: sales lines 29 s → 7 s). Unique
-    constraints stay, since upserts resolve conflicts on them. Everything happens in the
-    caller's transaction, so a failed load restores the indexes with the rest; while it
-    runs, PostgreSQL readers of the table wait (a large load is rare, a small one never
-    takes this path).
-    """
-    if not enabled:
-        yield
-        return
-    indexes = sorted((i for i in table.indexes if not i.unique), key=lambda i: i.name)
-    foreign_keys = (
-        sorted({fk.constraint for fk in table.foreign_keys}, key=lambda c: c.name)
-        if connection.dialect.name == "postgresql" else []
-    )
-    if connection.dialect.name == "postgresql":
-        connection.exec_driver_sql("SET LOCAL maintenance_work_mem = '256MB'")
-    for constraint in foreign_keys:
-        connection.execute(DropConstraint(constraint))
-    for index in indexes:
-        index.drop(connection)
-    yield
-    for index in indexes:
-        index.create(connection)
-    for constraint in foreign_keys:
-        connection.execute(AddConstraint(constraint))
 
 
 def create_temp_table(connection: Connection, name: str, columns: dict[str, str]) -> Table:

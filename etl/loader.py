@@ -46,6 +46,10 @@ ORDER_STATE_INPUTS = frozenset({"sales_order_lines", "shipments"})
 #: Rejects kept in memory to record on a failed run (the rest are counted).
 MAX_REJECTS_KEPT = 10_000
 
+#: PostgreSQL memory for one sort or hash of the load (joins of a file to its dimensions, the
+#: order state's window functions). The default 4 MB spills a 10M-line load to disk many times.
+LOAD_WORK_MEM = "256MB"
+
 Progress = Callable[[float, str], None]
 
 
@@ -449,6 +453,8 @@ def _apply_file(
     touched = _touched_item_locations(connection, entity, stage.name) if entity.name in SNAPSHOT_INPUTS else None
     before = connection.execute(select(func.count()).select_from(entity.table)).scalar_one()
     bulk_mode = bulk.wants_bulk_mode(stats.rows_read - stats.rows_rejected, before)
+    if entity.name == "shipments" and before:
+        derived.mark_shipment_days(connection, stage.name)  # a moved shipment changes its old day too
     with bulk.deferred_indexes(connection, entity.table, enabled=bulk_mode):
         sql = upsert_sql(entity, stage.name, validation.present, connection.dialect.name)
         changed = connection.execute(text(sql)).rowcount
@@ -584,6 +590,8 @@ def load_directory(
     run = _Run(_start_run(engine, source, kind), progress, sum(p.stat().st_size for _e, p in files))
     try:
         with engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.exec_driver_sql(f"SET LOCAL work_mem = '{LOAD_WORK_MEM}'")
             marks = _watermarks(connection, source)
             touched: list[pd.DataFrame] = []
             changed_tables: list[Table] = []
@@ -640,6 +648,8 @@ def load_directory(
                     f"see etl_reject for run {run.run_id}"
                 )
             _analyze(connection, changed_tables)
+            if schema.dim_product in changed_tables:
+                derived.mark_days(connection, None)  # a cost changed: lost margin and backlog value of every day
             if touched:
                 run.report(0, "rebuilding inventory snapshots")
                 snapshots.refresh(connection, pd.concat(touched).drop_duplicates())

@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, delete, func, select, update
 
-from data_access import schema
+from data_access import derived, schema
 from data_access.frames import read_frame
 from data_access.queries import last_data_date
 from etl import bulk
@@ -215,7 +215,8 @@ def refresh(connection: Connection, touched: pd.DataFrame | None = None) -> int:
     A full rebuild when ``touched`` is None, when there are none yet or when the end moved
     backwards; otherwise the ``touched`` product-locations are rebuilt and, when the end moved
     forward, the others are appended the new days. Runs in the caller's transaction. Returns the
-    number of snapshot rows inserted or updated.
+    number of snapshot rows inserted or updated. The days whose rows changed are marked for the
+    daily rollup's next refresh (``data_access.derived.mark_days``).
     """
     last_day = last_data_date(connection)
     if last_day is None:
@@ -227,13 +228,18 @@ def refresh(connection: Connection, touched: pd.DataFrame | None = None) -> int:
     costs = pd.Series(dict(connection.execute(select(schema.dim_product.c.id, schema.dim_product.c.unit_cost)).all()),
                       dtype=float)
     if touched is None or previous is None or previous > end:
+        derived.mark_days(connection, None)
         return _rebuild_all(connection, end, costs)
     touched = touched[["product_id", "location_id"]].astype("int64").drop_duplicates()
     touched = touched.sort_values(["product_id", "location_id"]).reset_index(drop=True)
     written = _rewrite_batches(connection, touched, end, costs)
-    written += _sync_unit_costs(connection, previous, costs)
+    recosted = _sync_unit_costs(connection, previous, costs)
+    if recosted:
+        derived.mark_days(connection, None)
+    written += recosted
     if end > previous:
         written += _append(connection, previous, end, touched, costs)
+        derived.mark_days(connection, pd.date_range(previous + pd.Timedelta(days=1), end).date)
     return written
 
 
@@ -305,6 +311,10 @@ def _rewrite_batches(connection: Connection, pairs: pd.DataFrame, end: pd.Timest
             before, after = kept[f"{name}_old"].astype(float), kept[name].astype(float)
             differs |= ~((before == after) | (before.isna() & after.isna())).to_numpy()
         changed = kept.loc[differs, ["id", *VALUES]]
+        derived.mark_days(connection, pd.concat([
+            both.loc[both["_merge"] == "left_only", "snapshot_date"], added["snapshot_date"],
+            kept.loc[differs, "snapshot_date"],
+        ]).dt.date)
         _delete_ids(connection, gone)
         _update_rows(connection, changed)
         written += bulk.write_frame(connection, snap, added) + len(changed)

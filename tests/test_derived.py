@@ -154,3 +154,88 @@ def test_backorder_counts_in_sql_equal_kpi_function(engine, small_demo_dir: Path
             assert len(merged) == len(slow) == len(fast), (by, monthly)
             for column in ("lines_due", "lines_backordered", "units_due", "units_short", "backorder_rate"):
                 assert merged[column].to_numpy() == pytest.approx(merged[f"{column}_sql"].to_numpy()), (by, column)
+
+
+def _rollups(engine) -> dict[str, pd.DataFrame]:
+    """The rollup tables, sorted by their keys, for comparing two ways of building them."""
+    keys = {"agg_settled_lines": ["order_closed_on", "requested_date"], "agg_settled_orders": ["closed_on", "last_requested"],
+            "agg_daily": ["day"]}
+    with engine.connect() as connection:
+        return {
+            name: pd.read_sql_table(name, connection).sort_values(key).reset_index(drop=True)
+            for name, key in keys.items()
+        }
+
+
+def test_incremental_rollups_equal_a_full_rebuild(engine, small_demo_dir: Path, tmp_path: Path) -> None:
+    """A drop that moves a shipment's date, adds a shipment, a late new order and a ledger movement
+    recomputes only the days it reaches, and the rollups equal those of a full rebuild row for row."""
+    load_directory(engine, small_demo_dir, today=dt.date(2026, 11, 1))
+    end = last_data_date(engine)
+    shipments = pd.read_csv(small_demo_dir / "shipments.csv", dtype=str, keep_default_na=False)
+    lines = pd.read_csv(small_demo_dir / "sales_order_lines.csv", dtype=str, keep_default_na=False)
+    movements = pd.read_csv(small_demo_dir / "inventory_movements.csv", dtype=str, keep_default_na=False)
+    folder = tmp_path / "drop"
+    folder.mkdir()
+    # An old shipment made well before its requested date, two days later than it was: its
+    # line's backlog (hence the snapshots) does not change, its revenue moves from one day to another.
+    early = shipments.merge(lines[["order_no", "line_no", "requested_date"]], on=["order_no", "line_no"])
+    early = early[pd.to_datetime(early["ship_date"]) + pd.Timedelta(days=3) < pd.to_datetime(early["requested_date"])]
+    moved = early.iloc[[len(early) // 2]][shipments.columns].copy()
+    moved["ship_date"] = (pd.Timestamp(moved["ship_date"].iloc[0]) + pd.Timedelta(days=2)).date().isoformat()
+    moved["eta"] = moved["ship_date"]
+    moved["delivered_date"] = ""
+    moved.to_csv(folder / "shipments.csv", index=False)
+    new_line = lines.iloc[[0]].copy()  # a new order already past its requested date, nothing shipped
+    new_line["order_no"], new_line["line_no"] = "SO-NEW-1", "1"
+    new_line["order_date"] = (end - dt.timedelta(days=20)).isoformat()
+    new_line["requested_date"] = new_line["promised_date"] = (end - dt.timedelta(days=5)).isoformat()
+    new_line["qty_shipped"], new_line["qty_cancelled"], new_line["cancelled_date"], new_line["status"] = "0", "0", "", "open"
+    new_line.to_csv(folder / "sales_order_lines.csv", index=False)
+    movement = movements.iloc[[1]].copy()
+    movement["movement_no"], movement["ts"], movement["qty"] = "MV-NEW-1", f"{end.isoformat()} 10:00:00", "5"
+    movement.to_csv(folder / "inventory_movements.csv", index=False)
+    load_directory(engine, folder, today=dt.date(2026, 11, 1))
+    assert derived.is_current(engine)
+    incremental = _rollups(engine)
+    with engine.begin() as connection:
+        derived.refresh(connection, full=True)
+    rebuilt = _rollups(engine)
+    for name, frame in rebuilt.items():
+        pd.testing.assert_frame_equal(incremental[name], frame, check_dtype=False, rtol=1e-9, atol=1e-6, obj=name)
+
+
+def test_operational_writes_refresh_only_the_days_they_reach(engine, small_demo_dir: Path) -> None:
+    """Writes past the loader (a scan, the app) that mark what they change keep the rollups exact:
+    a shipment moved to another day (both days' revenue change) and a new ledger movement."""
+    load_directory(engine, small_demo_dir, today=dt.date(2026, 11, 1))
+    end = last_data_date(engine)
+    shipment, line = schema.fact_shipment, schema.fact_sales_order_line
+    with engine.begin() as connection:
+        moved = connection.execute(
+            select(shipment.c.id, shipment.c.shipment_no, shipment.c.ship_date, line.c.order_no)
+            .join(line, line.c.id == shipment.c.order_line_id)
+            .where(shipment.c.ship_date < line.c.requested_date)
+            .order_by(shipment.c.id)
+            .limit(1)
+        ).one()
+        connection.exec_driver_sql("CREATE TEMPORARY TABLE moved_shipments (shipment_no VARCHAR(64))")
+        connection.exec_driver_sql(f"INSERT INTO moved_shipments VALUES ('{moved.shipment_no}')")
+        derived.mark_shipment_days(connection, "moved_shipments")
+        connection.execute(
+            shipment.update().where(shipment.c.id == moved.id).values(ship_date=moved.ship_date + dt.timedelta(days=1))
+        )
+        derived.mark_orders(connection, [moved.order_no])
+        product_id = connection.execute(select(func.min(schema.dim_product.c.id))).scalar_one()
+        location_id = connection.execute(select(func.min(schema.dim_location.c.id))).scalar_one()
+        connection.execute(insert(schema.fact_inventory_movement).values(
+            product_id=product_id, location_id=location_id, movement_no="MV-SCAN-1", ts=dt.datetime.combine(end, dt.time(9)),
+            qty=-1.0, kind="adjustment", unit_cost=1.0, source="scan",
+        ))
+        derived.refresh(connection, full=False)
+    assert derived.is_current(engine)
+    incremental = _rollups(engine)
+    with engine.begin() as connection:
+        derived.refresh(connection, full=True)
+    for name, frame in _rollups(engine).items():
+        pd.testing.assert_frame_equal(incremental[name], frame, check_dtype=False, rtol=1e-9, atol=1e-6, obj=name)
