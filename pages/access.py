@@ -47,6 +47,8 @@ PAGES = (
     PageSpec("pages/backorders.py", "Backorders", ":material/pending_actions:", frozenset({"executive", "sales"})),
     PageSpec("pages/logistics.py", "Logistics", ":material/route:", frozenset({"logistics"})),
     PageSpec("pages/customer.py", "My orders", ":material/storefront:", frozenset({"customer"})),
+    PageSpec("pages/warehouse.py", "Warehouse", ":material/barcode_scanner:", frozenset({"warehouse"})),
+    PageSpec("pages/marketing.py", "Marketing", ":material/campaign:", frozenset({"marketing", "executive"})),
     PageSpec("pages/finance.py", "Finance", ":material/account_balance:", frozenset({"finance", "executive"})),
     PageSpec("pages/admin.py", "Admin", ":material/admin_panel_settings:", frozenset({"admin"})),
 )

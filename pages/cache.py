@@ -8,13 +8,14 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from analytics import backorders, kpis, valuation, whatif
+from analytics import backorders, kpis, marketing, valuation, whatif
 from analytics import promising as rules
 from analytics.demand_plan import apply_overrides
 from analytics.report import headline
-from data_access import app_reads, forecasts, frames, order_reads
+from data_access import app_reads, forecasts, frames, marketing_reads, order_reads
 from data_access import promising as store
 from data_access import replenishment as replenishment_reads
+from data_access import warehouse as warehouse_store
 from data_access.config import load_settings
 from data_access.engine import Engine, make_engine
 from data_access.queries import BACKORDER_DIMENSIONS, backorder_counts, headline_inputs, last_data_date, monthly_trend
@@ -382,3 +383,77 @@ def refresh_backorders() -> None:
     atp.clear()
     availability.clear()
     alternatives.clear()
+
+
+# --- marketing --------------------------------------------------------------------------------------------------------
+
+
+@st.cache_data(ttl=SLOW_TTL_SECONDS, show_spinner="Counting NPS responses…")
+def marketing_nps_counts(as_of: dt.date, since: dt.date,
+                         categories: tuple[str, ...] = ()) -> tuple[pd.DataFrame, dt.datetime]:
+    """NPS responses from ``since`` to ``as_of`` per month, segment, tier, region and whether the feedback's order
+    had a backorder (of ``categories`` when given), and when they were read."""
+    counts = marketing_reads.feedback_nps_counts(engine(), since, as_of, list(categories) or None)
+    return counts, dt.datetime.now()
+
+
+@st.cache_data(ttl=SLOW_TTL_SECONDS, show_spinner="Counting orders and backorders per customer…")
+def marketing_activity(as_of: dt.date, since: dt.date, categories: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Orders and backorders per customer and month ordered from ``since`` to ``as_of`` (of ``categories``)."""
+    return marketing_reads.customer_activity(engine(), since, as_of, list(categories) or None)
+
+
+@st.cache_data(ttl=SLOW_TTL_SECONDS, show_spinner=False)
+def marketing_customer_feedback(as_of: dt.date, since: dt.date) -> pd.DataFrame:
+    """NPS responses per customer from ``since`` to ``as_of``."""
+    return marketing_reads.customer_feedback_counts(engine(), since, as_of)
+
+
+@st.cache_data(ttl=SLOW_TTL_SECONDS, show_spinner="Scoring the sentiment of the comments…")
+def marketing_comments(as_of: dt.date, since: dt.date) -> pd.DataFrame:
+    """The comments given from ``since`` to ``as_of`` with their sentiment (``analytics.marketing.score_feedback``)."""
+    return marketing.score_feedback(marketing_reads.feedback_comments(engine(), since, as_of))
+
+
+@st.cache_data(ttl=SLOW_TTL_SECONDS, show_spinner=False)
+def product_categories() -> list[str]:
+    """Every product category, sorted."""
+    return marketing_reads.product_categories(engine())
+
+
+# --- warehouse ----------------------------------------------------------------------------------------------------------
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner="Building the pick list…")
+def warehouse_pick_list(location_id: int, as_of: dt.date, horizon_days: int) -> tuple[pd.DataFrame, dt.datetime]:
+    """A location's pick list (backorders first, then the allocation priority; routed by SKU), and when read."""
+    return warehouse_store.pick_list(engine(), location_id, as_of, horizon_days), dt.datetime.now()
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner="Reading the counts…")
+def warehouse_counts(since: dt.date) -> tuple[pd.DataFrame, dt.datetime]:
+    """Cycle counts dated from ``since``, and when they were read."""
+    return warehouse_store.recent_counts(engine(), since), dt.datetime.now()
+
+
+@st.cache_data(ttl=SLOW_TTL_SECONDS, show_spinner="Comparing the ledger with the snapshots…")
+def warehouse_mismatches() -> tuple[pd.DataFrame, dt.date | None, dt.datetime]:
+    """Item-locations whose ledger and latest snapshot disagree, that snapshot day, and when compared (a pass over
+    the whole ledger in the database: cached for minutes; scans keep both in step)."""
+    frame, day = warehouse_store.ledger_snapshot_mismatches(engine())
+    return frame, day, dt.datetime.now()
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def warehouse_scan_log(since: dt.date) -> pd.DataFrame:
+    """Ledger movements written by scans from ``since``, newest first."""
+    return warehouse_store.scan_log(engine(), dt.datetime.combine(since, dt.time()))
+
+
+def refresh_after_scan() -> None:
+    """Forget what a scan changes, so this session and every other one (Inventory, Sales…) shows it on the next
+    rerun: the data's last day, stock levels, headline figures, open orders and availability, the warehouse lists."""
+    for cached in (data_end, stock_levels, headline_figures, trend, warehouse_pick_list, warehouse_counts,
+                   warehouse_mismatches, warehouse_scan_log):
+        cached.clear()
+    refresh_backorders()

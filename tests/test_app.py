@@ -37,6 +37,8 @@ KEY_METRICS = {
     "Production": ("Made item-locations", "On hand (units)", "Stock value", "Open production orders",
                    "Efficiency (12 mo)", "Overproduced (12 mo)"),
     "Finance": ("Inventory value (FIFO)", "COGS to date", "Backorder cost", "Lost sales (revenue)"),
+    "Warehouse": ("Open lines due", "Backorder lines", "Lines to pick now"),
+    "Marketing": ("NPS", "Responses", "Comments scored"),
     "Admin": ("Loads recorded", "Last load (#2)", "Rows loaded (last load)", "Rows rejected (all loads)"),
 }
 #: A page a role may open shows a title; these must appear in it too (captions say how fresh the data is).
@@ -109,7 +111,8 @@ def test_roles_to_pages() -> None:
     assert set(users) == set(access.ROLES)
     assert users["finance"]["roles"] == ["finance"] and users["finance"]["pages"] == ["Overview", "Finance"]
     assert all("password" not in u for u in users.values())
-    assert [p.title for p in access.pages_for(["warehouse"])] == ["Inventory"]
+    assert [p.title for p in access.pages_for(["warehouse"])] == ["Inventory", "Warehouse"]
+    assert [p.title for p in access.pages_for(["marketing"])] == ["Overview", "Marketing"]
     assert "Finance" not in [p.title for p in access.pages_for(["sales"])]
     assert access.pages_for([]) == []
 
