@@ -261,14 +261,44 @@ def availability_status(availability: pd.DataFrame, qty: float = 1.0) -> pd.Data
     return d
 
 
+def promise_status(answer: Promise, available_now: float) -> tuple[str, str]:
+    """What a customer reads before ordering ``answer.qty`` at ``answer.location_id`` (a promise asked for the
+    planning day, ``available_now`` the location's ATP now): (status, text).
+
+    'in stock' when the whole quantity can ship today (answer.date = as_of); 'available from' when known supply
+    covers it later, on answer.date (text 'Available from D', with 'partly in stock' counted first when 0 <
+    available_now < qty: 'Partly in stock (n now), all from D'); 'backordered' when no known supply covers it
+    ('Backordered: no date yet').
+    """
+    qty, now = float(answer.qty), max(float(available_now), 0.0)
+    if answer.date is None:
+        return "backordered", "Backordered: no date yet"
+    if answer.date <= answer.as_of:
+        return "in stock", f"In stock ({now:,.0f} available)" if now >= qty - EPS else "In stock"
+    if now > EPS:
+        return "partly in stock", f"Partly in stock ({now:,.0f} now), all {qty:,.0f} from {answer.date:%Y-%m-%d}"
+    return "available from", f"Available from {answer.date:%Y-%m-%d}"
+
+
 # --- logistics ------------------------------------------------------------------------------------------------------
+
+
+def priority_marks(frame: pd.DataFrame) -> pd.DataFrame:
+    """Order lines (or shipments of them) with is_priority (priority > 0), high_value (customer tier in
+    ``analytics.promising.HIGH_VALUE_TIERS``) and marks (:func:`line_marks`); a frame without ``priority`` or
+    ``tier`` gets False for that flag."""
+    d = frame.copy()
+    d["is_priority"] = (pd.to_numeric(d["priority"]).fillna(0) > 0) if "priority" in d else False
+    d["high_value"] = d["tier"].isin(list(HIGH_VALUE_TIERS)) if "tier" in d else False
+    d["marks"] = line_marks(d)
+    return d
 
 
 def delay_reasons(delays: pd.DataFrame) -> pd.DataFrame:
     """Shipments of ``analytics.promising.shipment_delays`` with ``reason`` in words: 'carrier ETA after the
     promised date' (slipped), 'ETA passed, not delivered' (overdue), both joined by ' and ', 'no ETA from the
-    carrier' (eta_missing) or 'on track'."""
-    d = delays.copy()
+    carrier' (eta_missing) or 'on track'; and the priority marks of their lines (:func:`priority_marks`)."""
+    d = priority_marks(delays)
     slipped, overdue = d["slipped"].astype(bool), d["overdue"].astype(bool)
     d["reason"] = np.select(
         [slipped & overdue, slipped, overdue, d["eta_missing"].astype(bool)],
@@ -342,11 +372,11 @@ def latest_change(trend: pd.DataFrame, by: str) -> pd.DataFrame:
 
 
 def cause_lines(classified: pd.DataFrame, cause: str) -> pd.DataFrame:
-    """The backordered lines behind one root cause (``analytics.promising.classify_root_causes`` output), most
-    units short first. ValueError for an unknown cause."""
+    """The backordered lines behind one root cause (``analytics.promising.classify_root_causes`` output) with their
+    priority marks (:func:`priority_marks`), most units short first. ValueError for an unknown cause."""
     if cause not in ROOT_CAUSES:
         raise ValueError(f"cause must be one of {list(ROOT_CAUSES)}, not {cause!r}")
-    lines = classified[classified["root_cause"] == cause]
+    lines = priority_marks(classified[classified["root_cause"] == cause])
     return lines.sort_values(["units_short", "requested_date"], ascending=[False, False], kind="stable") \
         .reset_index(drop=True)
 

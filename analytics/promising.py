@@ -858,7 +858,15 @@ def backorder_trend(
     """
     if freq is None:
         raise ValueError("a trend needs freq ('D', 'W', 'M', 'Q' or 'Y')")
-    rates = backorder_rate(lines, as_of, by=by, freq=freq)
+    return rate_trend(backorder_rate(lines, as_of, by=by, freq=freq), by=by, freq=freq)
+
+
+def rate_trend(rates: pd.DataFrame, *, by: Sequence[str] | str = (), freq: Freq = "M") -> pd.DataFrame:
+    """The trend part of :func:`backorder_trend` on rates already computed (``kpis.backorder_rate`` with
+    ``freq``, or ``kpis.backorder_rate_from_counts`` of counts a database summed per group and period): every
+    group gets every period, then previous_rate, change and direction as described there."""
+    if freq is None:
+        raise ValueError("a trend needs freq ('D', 'W', 'M', 'Q' or 'Y')")
     keys = [by] if isinstance(by, str) else list(by)
     if not rates.empty:
         step = {"D": "D", "W": "W-SUN", "M": "M", "Q": "Q-DEC", "Y": "Y-DEC"}[freq]
@@ -906,6 +914,36 @@ def _window_sum(daily: pd.DataFrame, pair: list[str], keys: pd.DataFrame, end: p
     return upto(end) - upto(begin)
 
 
+def _backordered_lines(lines: pd.DataFrame, start: pd.Timestamp, min_window_days: int) -> pd.DataFrame:
+    """The due lines short at their requested date (see :func:`classify_root_causes`), with requested_date as
+    datetime64 and window_days = max(ceil(lead_time_days), min_window_days) (unknown lead time: 0)."""
+    _require(lines, ("product_id", "location_id", "requested_date", "qty_ordered", "shipped_by_requested_qty",
+                     "lead_time_days"), "ORDER_LINES")
+    requested = _dates(lines["requested_date"])
+    short = (requested <= start) & (lines["shipped_by_requested_qty"] < lines["qty_ordered"] - EPS)
+    d = lines[short.to_numpy()].reset_index(drop=True).astype({"product_id": "int64", "location_id": "int64"})
+    d["requested_date"] = _dates(d["requested_date"])
+    planned = pd.to_numeric(d["lead_time_days"]).to_numpy(dtype=float)
+    d["window_days"] = np.maximum(np.ceil(np.nan_to_num(planned, nan=0.0)), min_window_days).astype(np.int64)
+    return d
+
+
+def root_cause_windows(
+    lines: pd.DataFrame, as_of: DateLike, *, min_window_days: int = 7, baseline_days: int = 90
+) -> pd.DataFrame:
+    """The daily demand :func:`classify_root_causes` reads for ``lines`` (same contract and keywords): per
+    product-location with a backordered line, first_day = min over its lines of R − window − baseline_days + 1
+    and last_day = max R (the lead-time window and the baseline before it), so the data layer reads only those
+    days. Returns product_id, location_id, first_day, last_day (datetime64), sorted."""
+    if min_window_days < 1 or baseline_days < 1:
+        raise ValueError("min_window_days and baseline_days must be >= 1")
+    d = _backordered_lines(lines, _day(as_of, "as_of"), min_window_days)
+    first = d["requested_date"] - pd.to_timedelta(d["window_days"] + baseline_days - 1, unit="D")
+    out = d.assign(first_day=first).groupby(["product_id", "location_id"], as_index=False).agg(
+        first_day=("first_day", "min"), last_day=("requested_date", "max"))
+    return out.astype({"first_day": "datetime64[ns]", "last_day": "datetime64[ns]"})
+
+
 def classify_root_causes(
     lines: pd.DataFrame,
     supply_orders: pd.DataFrame,
@@ -943,13 +981,9 @@ def classify_root_causes(
         raise ValueError("min_window_days and baseline_days must be >= 1")
     if forecast_tolerance < 0 or lead_time_tolerance < 0:
         raise ValueError("tolerances must be >= 0")
-    _require(lines, ("product_id", "location_id", "requested_date", "qty_ordered", "shipped_by_requested_qty",
-                     "lead_time_days"), "ORDER_LINES")
-    requested = _dates(lines["requested_date"])
-    short = (requested <= start) & (lines["shipped_by_requested_qty"] < lines["qty_ordered"] - EPS)
-    d = lines[short.to_numpy()].reset_index(drop=True).astype({"product_id": "int64", "location_id": "int64"})
+    d = _backordered_lines(lines, start, min_window_days)
+    window = d.pop("window_days").to_numpy()
     pair = ["product_id", "location_id"]
-    d["requested_date"] = _dates(d["requested_date"])
     d["units_short"] = d["qty_ordered"] - _filled_units(d)
     n = len(d)
     left = d[pair].assign(R=d["requested_date"], row=np.arange(n)).sort_values("R", kind="stable")
@@ -983,7 +1017,6 @@ def classify_root_causes(
             long_hit = (hit["running"] > hit["R"]).fillna(False).to_numpy(dtype=bool)
             long_ref = np.where(long_hit, hit["holder"].to_numpy(dtype=object), None)
 
-    window = np.maximum(np.ceil(np.nan_to_num(planned, nan=0.0)), min_window_days).astype(np.int64)
     demand = _require(daily_demand, DAILY_DEMAND, "DAILY_DEMAND").astype(
         {"product_id": "int64", "location_id": "int64", "y": "float64"})
     demand = demand.assign(ds=_dates(demand["ds"]))

@@ -2,8 +2,8 @@
 
 Reads return DataFrames in the contracts of ``analytics.promising`` (``SUPPLY_DEMAND``, ``OPEN_LINES``, ``LANES``,
 ``SHIPMENTS``, ``SUPPLY_ORDERS``); a few compositions (:func:`promise`, :func:`atp_table`,
-:func:`alternatives_for`, :func:`backorder_status`, :func:`root_causes`) read and call the analytics, so a view
-needs one call. Commands run in one transaction each (an ``Engine``) or join the caller's (a ``Connection``) and
+:func:`alternatives_for`, :func:`backorder_status`, :func:`root_causes`, :func:`backorder_trend_from_counts`)
+read and call the analytics, so a view needs one call. Commands run in one transaction each (an ``Engine``) or join the caller's (a ``Connection``) and
 write an ``audit_log`` row for a user's action.
 
 What "open" means here (the current state of the order tables, planned from a day ``as_of``, by default the
@@ -50,12 +50,18 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 
 from analytics import promising as rules
+from analytics.kpis import backorder_rate_from_counts
 from data_access import schema
 from data_access.config import Settings, load_settings
 from data_access.engine import reading, transaction, utc_now
-from data_access.frames import order_lines, po_lines, production_orders, read_frame
-from data_access.queries import last_data_date
-from data_access.replenishment import daily_demand
+from data_access.frames import (
+    CANCELLED_BY_AS_OF,
+    ORDER_LINE_COLUMNS,
+    po_lines,
+    production_orders,
+    read_frame,
+)
+from data_access.queries import BACKORDER_DIMENSIONS, backorder_counts, last_data_date
 
 CONTACT_CHANNELS = ("phone", "email", "chat", "visit", "note")
 _LOCK_KEY = 0x424B4F52  # "BKOR": serialises backorder ETA writers on PostgreSQL
@@ -445,19 +451,6 @@ def store_etas(
     return counts
 
 
-def known_dedup_keys(connectable: Engine | Connection, keys: Iterable[str]) -> set[str]:
-    """Which of ``keys`` the notification outbox already holds (any status): a run enqueues only the others, so
-    re-running over thousands of unchanged delays costs one query per 1,000 keys, not an insert per notice."""
-    outbox = schema.notification_outbox
-    wanted = sorted(set(keys))
-    found: set[str] = set()
-    with reading(connectable) as connection:
-        for start in range(0, len(wanted), 1_000):
-            chunk = wanted[start:start + 1_000]
-            found.update(connection.execute(select(outbox.c.dedup_key).where(outbox.c.dedup_key.in_(chunk))).scalars())
-    return found
-
-
 # --- alternatives ---------------------------------------------------------------------------------------------------
 
 _PRODUCT_COLUMNS = ["product_id", "sku", "name", "category", "unit_price", "unit_cost", "lead_time_days",
@@ -532,7 +525,7 @@ def alternatives_for(
 _IN_TRANSIT = """
 SELECT sh.shipment_no, l.order_no, l.line_no, l.id, l.customer_id, c.code, c.name, c.email, sh.carrier,
        sh.tracking_no, sh.ship_date, sh.eta, sh.delivered_date, sh.status, l.requested_date, l.promised_date,
-       sh.qty, p.sku, p.name, loc.code
+       sh.qty, p.sku, p.name, loc.code, c.tier, l.priority
   FROM fact_shipment sh
   JOIN fact_sales_order_line l ON l.id = sh.order_line_id
   JOIN dim_customer c ON c.id = l.customer_id
@@ -544,22 +537,24 @@ SELECT sh.shipment_no, l.order_no, l.line_no, l.id, l.customer_id, c.code, c.nam
 SHIPMENT_COLUMNS = [
     "shipment_no", "order_no", "line_no", "line_id", "customer_id", "customer", "customer_name", "email", "carrier",
     "tracking_no", "ship_date", "eta", "delivered_date", "status", "requested_date", "promised_date", "qty", "sku",
-    "product_name", "location",
+    "product_name", "location", "tier", "priority",
 ]
 
 
 def shipments_in_transit(connectable: Engine | Connection) -> pd.DataFrame:
     """Shipments not delivered (no delivered_date, status not delivered/returned) joined to their order line,
-    customer (code, name, email), product and location: ``analytics.promising.SHIPMENTS`` and more."""
+    customer (code, name, email, tier), product and location, with the line's priority:
+    ``analytics.promising.SHIPMENTS`` and more."""
     with reading(connectable) as connection:
         frame = read_frame(
             connection, _IN_TRANSIT, SHIPMENT_COLUMNS,
             text_columns=("shipment_no", "order_no", "customer", "customer_name", "email", "carrier", "tracking_no",
-                          "status", "sku", "product_name", "location"),
+                          "status", "sku", "product_name", "location", "tier"),
             date_columns=("ship_date", "eta", "delivered_date", "requested_date", "promised_date"),
         )
     frame = frame.astype({c: "int64" for c in ("line_no", "line_id", "customer_id")}).astype({"qty": float})
-    for name in ("email", "carrier", "tracking_no"):
+    frame["priority"] = pd.to_numeric(frame["priority"]).fillna(0).astype("int64")
+    for name in ("email", "carrier", "tracking_no", "tier"):
         frame[name] = frame[name].astype(object).where(frame[name].notna(), None)
     return frame
 
@@ -595,6 +590,105 @@ def supply_orders(engine: Engine, as_of: dt.date) -> pd.DataFrame:
     return frame.astype({"product_id": "int64", "location_id": "int64"})
 
 
+#: The lines requested in [since, as_of] (ordered by as_of) not shipped in full by their requested date, in the
+#: ``frames.order_lines`` columns and state at as_of: the only lines root causes classify. A line qualifies when
+#: its shipments up to as_of and by its requested date add up to less than it ordered (one index probe per line,
+#: not a pass over every shipment); only those lines' shipments are then summed. ``{join}``: CROSS JOIN on SQLite
+#: (it keeps the written order: lines first, shipments through their order_line_id index), JOIN on PostgreSQL.
+_BACKORDERED_LINES = """
+WITH short_line AS (
+    SELECT l.* FROM fact_sales_order_line l
+     WHERE l.requested_date <= :as_of AND l.order_date <= :as_of {since}
+       AND l.qty_ordered > (SELECT COALESCE(SUM(sh.qty), 0) FROM fact_shipment sh
+                             WHERE sh.order_line_id = l.id AND sh.ship_date <= l.requested_date
+                               AND sh.ship_date <= :as_of)
+), line_ship AS (
+    SELECT sh.order_line_id,
+           SUM(sh.qty) AS shipped,
+           SUM(CASE WHEN sh.ship_date <= l.requested_date THEN sh.qty ELSE 0 END) AS shipped_by_requested,
+           MAX(sh.ship_date) AS last_ship,
+           CASE WHEN COUNT(sh.delivered_date) = COUNT(*) THEN MAX(sh.delivered_date) END AS last_delivery
+      FROM short_line l {join} fact_shipment sh ON sh.order_line_id = l.id
+     WHERE sh.ship_date <= :as_of
+     GROUP BY sh.order_line_id
+)
+SELECT l.order_no, l.line_no, l.product_id, l.location_id, l.customer_id, l.channel,
+       p.sku, p.category, c.segment, c.tier, loc.code,
+       l.order_date, l.requested_date, l.promised_date, l.qty_ordered,
+       COALESCE(s.shipped, 0),
+       {cancelled},
+       l.cancelled_date, l.unit_price, l.discount, l.status, l.priority,
+       COALESCE(s.shipped_by_requested, 0), s.last_ship, s.last_delivery, p.unit_cost
+  FROM short_line l
+  JOIN dim_product p ON p.id = l.product_id
+  JOIN dim_customer c ON c.id = l.customer_id
+  JOIN dim_location loc ON loc.id = l.location_id
+  LEFT JOIN line_ship s ON s.order_line_id = l.id
+ ORDER BY l.order_no, l.line_no
+"""
+
+
+_LINE_DATES = ("order_date", "requested_date", "promised_date", "cancelled_date", "last_ship_date",
+               "last_delivery_date")
+
+
+def backordered_lines(connectable: Engine | Connection, as_of: dt.date, since: dt.date | None = None) -> pd.DataFrame:
+    """Order lines requested from ``since`` (None: ever) to ``as_of`` and ordered by as_of that were short at
+    their requested date (shipped by it < ordered), in their state at ``as_of``: the ``frames.order_lines``
+    columns (``kpis.ORDER_LINES``: shipped, cancelled by as_of, shipped by the requested date, last ship and
+    delivery dates, sku, category, segment, tier, location code) of just those lines, by order and line number.
+    The same rows as ``frames.order_lines`` filtered on requested_date ≤ as_of and shipped_by_requested_qty <
+    qty_ordered, without reading every line of the period."""
+    params: dict[str, Any] = {"as_of": as_of, **({"since": since} if since else {})}
+    with reading(connectable) as connection:
+        sql = _BACKORDERED_LINES.format(
+            since="AND l.requested_date >= :since" if since else "", cancelled=CANCELLED_BY_AS_OF,
+            join="CROSS JOIN" if connection.dialect.name == "sqlite" else "JOIN")
+        return read_frame(
+            connection, sql, ORDER_LINE_COLUMNS,
+            text_columns=("order_no", "sku", "category", "segment", "tier", "location", "channel", "status"),
+            date_columns=_LINE_DATES, params=params,
+        )
+
+
+#: Above this many product-locations the windows are read as one date range (the SQL of the list grows).
+_MAX_WINDOW_PAIRS = 2_000
+
+
+def demand_in_windows(connectable: Engine | Connection, windows: pd.DataFrame) -> pd.DataFrame:
+    """Units ordered per product-location and order date (``analytics.promising.DAILY_DEMAND``: product_id,
+    location_id, ds, y; days without orders have no row), only of the product-locations of ``windows`` and their
+    days first_day … last_day (``analytics.promising.root_cause_windows``), summed in the database. Past
+    2,000 product-locations: every product-location over the whole span (``replenishment.daily_demand``)."""
+    columns = ["product_id", "location_id", "ds", "y"]
+    if windows.empty:
+        return pd.DataFrame({"product_id": pd.Series(dtype="int64"), "location_id": pd.Series(dtype="int64"),
+                             "ds": pd.Series(dtype="datetime64[ns]"), "y": pd.Series(dtype=float)})
+    first = pd.to_datetime(windows["first_day"]).dt.date
+    last = pd.to_datetime(windows["last_day"]).dt.date
+    with reading(connectable) as connection:
+        if len(windows) > _MAX_WINDOW_PAIRS:
+            sql = """SELECT product_id, location_id, order_date, SUM(qty_ordered) FROM fact_sales_order_line
+                      WHERE order_date >= :start AND order_date <= :end
+                      GROUP BY product_id, location_id, order_date"""
+            params: dict[str, Any] | None = {"start": min(first), "end": max(last)}
+        else:  # literal rows: integers and ISO dates, validated here
+            postgres = connection.dialect.name == "postgresql"
+            day = "DATE '{}'" if postgres else "'{}'"
+            rows = ", ".join(
+                f"({int(p)}, {int(loc)}, {day.format(f.isoformat())}, {day.format(t.isoformat())})"
+                for p, loc, f, t in zip(windows["product_id"], windows["location_id"], first, last, strict=True))
+            sql = f"""WITH w(product_id, location_id, first_day, last_day) AS (VALUES {rows})
+            SELECT s.product_id, s.location_id, s.order_date, SUM(s.qty_ordered)
+              FROM w {"JOIN" if postgres else "CROSS JOIN"} fact_sales_order_line s
+                ON s.product_id = w.product_id AND s.location_id = w.location_id
+               AND s.order_date >= w.first_day AND s.order_date <= w.last_day
+             GROUP BY s.product_id, s.location_id, s.order_date"""
+            params = None
+        frame = read_frame(connection, sql, columns, date_columns=("ds",), params=params)
+    return frame.astype({"product_id": "int64", "location_id": "int64", "y": float})
+
+
 def root_causes(
     engine: Engine,
     as_of: dt.date | None = None,
@@ -603,20 +697,39 @@ def root_causes(
 ) -> pd.DataFrame:
     """Backordered lines (requested from ``since`` to ``as_of``) each with its root cause
     (``analytics.promising.classify_root_causes``; ``thresholds`` are its keyword arguments), for the executive
-    summary (``root_cause_summary``) and its drill-down. Reads the order lines (``frames.order_lines``), the
-    products' planned lead times, the supply orders and the daily demand of the windows."""
+    summary (``root_cause_summary``) and its drill-down, by order and line number.
+
+    Reads only what the classification uses: the lines short at their requested date (:func:`backordered_lines`,
+    filtered in the database), the products' planned lead times, the supply orders and the daily demand of just
+    the windows of those lines' product-locations (:func:`demand_in_windows` over
+    ``analytics.promising.root_cause_windows``)."""
     as_of = as_of or planning_date(engine)
-    lines = order_lines(engine, as_of, since)
+    lines = backordered_lines(engine, as_of, since)
     lead = product_catalog(engine).set_index("product_id")["lead_time_days"]
     lines["lead_time_days"] = lines["product_id"].map(lead)
-    if lines.empty:
-        start = as_of
-    else:
-        window = max(int(thresholds.get("min_window_days", 7)), int(math.ceil(lead.max() if lead.notna().any() else 0)))
-        earliest = pd.Timestamp(lines["requested_date"].min()).date()
-        start = earliest - dt.timedelta(days=window + int(thresholds.get("baseline_days", 90)))
-    demand = daily_demand(engine, start, as_of)
+    sizes = {k: int(thresholds[k]) for k in ("min_window_days", "baseline_days") if k in thresholds}
+    demand = demand_in_windows(engine, rules.root_cause_windows(lines, as_of, **sizes))
     return rules.classify_root_causes(lines, supply_orders(engine, as_of), demand, as_of, **thresholds)
+
+
+def backorder_trend_from_counts(
+    engine: Engine, as_of: dt.date, since: dt.date, by: str | None, freq: str
+) -> pd.DataFrame | None:
+    """The monthly backorder rate trend (``analytics.promising.backorder_trend``) of the lines requested from
+    ``since`` to ``as_of``, by one ``queries.BACKORDER_DIMENSIONS`` dimension or in total, from the counts the
+    database sums over the derived line state (``queries.backorder_counts``) instead of every order line. None
+    when it cannot: another period than a month ('M'), another dimension, or a derived state that is behind
+    (the caller then computes it from the order lines)."""
+    if freq != "M" or (by is not None and by not in BACKORDER_DIMENSIONS):
+        return None
+    keys = () if by is None else (by,)
+    counts = backorder_counts(engine, as_of, since, keys, monthly=True)
+    if counts is None:
+        return None
+    rates = backorder_rate_from_counts(counts)
+    columns = [*keys, "period", "lines_due", "lines_backordered", "backorder_rate", "units_due", "units_short",
+               "unit_backorder_rate"]
+    return rules.rate_trend(rates[columns], by=list(keys), freq="M")
 
 
 # --- contact log and transfer lanes (user actions) -----------------------------------------------------------------

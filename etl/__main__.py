@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+from sqlalchemy import Engine
 from tqdm import tqdm
 
 from data_access.config import load_settings
@@ -44,6 +45,38 @@ def _run_load(action, title: str) -> LoadResult:
     return result
 
 
+#: Loaded entities that move backorder ETAs: a purchase or production order placed, rescheduled or received.
+ETA_INPUTS = frozenset({"purchase_order_lines", "production_orders"})
+
+
+def supply_orders_changed(result: LoadResult) -> list[str]:
+    """The ``ETA_INPUTS`` entities whose rows a load inserted or changed (an unchanged or skipped file: none)."""
+    return sorted({str(getattr(f, "entity", "")) for f in result.files
+                   if getattr(f, "entity", None) in ETA_INPUTS
+                   and (getattr(f, "inserted", 0) or getattr(f, "updated", 0))})
+
+
+def reestimate_backorders(engine: Engine, changed: list[str]) -> int:
+    """After a load that moved purchase or production orders: the backorder run (``jobs.backorders``) re-estimates
+    every backorder's ETA and queues the notices (an ETA moved beyond the tolerance, a line newly backordered).
+    The load is already committed; a failing run is reported (exit code 1) and can be repeated with
+    ``python -m jobs backorders``."""
+    from jobs.backorders import run_backorders
+
+    print(f"{' and '.join(changed)} changed: re-estimating backorder ETAs")
+    bar = _Bar("backorder ETAs")
+    try:
+        result = run_backorders(engine, progress=bar, user="etl-load")
+    except Exception as exc:  # the load stands; say so and how to retry
+        bar.close()
+        print(f"\nerror: the load succeeded, but re-estimating backorder ETAs failed: {exc}\n"
+              "run `python -m jobs backorders` once the cause is fixed", file=sys.stderr)
+        return 1
+    bar.close()
+    print(result.headline())
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m etl", description=__doc__)
     parser.add_argument("--database-url", help="SQLAlchemy URL (default: DATABASE_URL, config.toml, embedded SQLite)")
@@ -60,6 +93,9 @@ def main(argv: list[str] | None = None) -> int:
     p_load.add_argument("--incremental", action="store_true", help="only what changed since the last run of this folder")
     p_load.add_argument("--max-reject-share", type=float, help="fail the run above this share of rejected rows")
     p_load.add_argument("--chunk-rows", type=int, help="rows read per chunk")
+    p_load.add_argument("--no-backorders", action="store_true",
+                        help="do not re-estimate backorder ETAs after a load that changed purchase or production "
+                             "orders (python -m jobs backorders does it later)")
     p_nw = commands.add_parser("northwind", help="load the Northwind ERP dump (a .sql file)")
     p_nw.add_argument("path", type=Path)
     commands.add_parser("init", help="migrate, and load the configured demo company into an empty database")
@@ -86,13 +122,16 @@ def main(argv: list[str] | None = None) -> int:
             _run_load(lambda bar: load_demo(engine, args.scale, args.seed, args.end_date, bar, args.out), "demo")
         elif args.command == "load":
             upgrade(engine)
-            _run_load(
+            result = _run_load(
                 lambda bar: load_directory(
                     engine, args.directory, incremental=args.incremental, max_reject_share=args.max_reject_share,
                     chunk_rows=args.chunk_rows, progress=bar,
                 ),
                 args.directory.name,
             )
+            changed = supply_orders_changed(result)
+            if changed and not args.no_backorders:
+                return reestimate_backorders(engine, changed)
         elif args.command == "northwind":
             from etl.northwind import load_northwind
 

@@ -179,13 +179,19 @@ def delay_messages(delays: pd.DataFrame, as_of: dt.date, settings: Settings) -> 
                 "body": "\n".join([f"Dear {customer},", "", f"Your shipment is running late ({why}).", "", *facts,
                                    "", "We are following up with the carrier.", ""]),
             })
+        priority = int(getattr(r, "priority", 0) or 0) > 0
+        mark = "[PRIORITY] " if priority else ""
+        tier = _text(getattr(r, "tier", None), "-")
+        flags = [*(["a priority order"] if priority else []),
+                 *(["a high-value customer"] if tier in rules.HIGH_VALUE_TIERS else [])]
         messages.append({
             "dedup_key": dedup_key("delay", r.shipment_no, eta, "logistics"), "recipient": settings.logistics_email,
-            "subject": f"Delayed shipment {r.shipment_no} ({_text(r.carrier, '-')} {_text(r.tracking_no, '')}"
+            "subject": f"{mark}Delayed shipment {r.shipment_no} ({_text(r.carrier, '-')} {_text(r.tracking_no, '')}"
                        .rstrip() + f"): {headline}",
             "body": "\n".join([f"As of {as_of.isoformat()}: {why}.", "", *facts,
-                               f"  customer {_text(r.customer)} {customer} "
-                               f"<{_text(r.email, 'no e-mail on file')}>", ""]),
+                               f"  customer {_text(r.customer)} {customer} (tier {tier}) "
+                               f"<{_text(r.email, 'no e-mail on file')}>",
+                               *([f"  Follow up first: {' and '.join(flags)}."] if flags else []), ""]),
         })
     return messages
 
@@ -206,10 +212,14 @@ class BackorderRun:
     seconds: float
     counts: dict[str, int] = field(default_factory=dict)
 
+    def headline(self) -> str:
+        """One line: the day planned from, the counts and the time taken."""
+        return (f"backorders as of {self.as_of.isoformat()}: " + ", ".join(f"{k} {v}" for k, v in self.counts.items())
+                + f" ({self.seconds:.1f} s)")
+
     def summary(self, max_rows: int = 30) -> str:
         """Counts and the oldest backorders with their ETAs (for the command line)."""
-        head = (f"backorders as of {self.as_of.isoformat()}: " + ", ".join(f"{k} {v}" for k, v in self.counts.items())
-                + f" ({self.seconds:.1f} s)")
+        head = self.headline()
         lines = self.update.lines
         if lines.empty:
             return head + "\nno open backorders"
@@ -279,8 +289,7 @@ def run_backorders(
             messages = (backorder_messages(update.lines[update.lines["action"] == "new"], settings)
                         + eta_messages(update.lines[update.lines["action"] == "moved"], settings)
                         + delay_messages(delays, as_of, settings))
-            known = store.known_dedup_keys(connection, [m["dedup_key"] for m in messages])
-            enqueued = notifications.add(connection, [m for m in messages if m["dedup_key"] not in known])
+            enqueued = notifications.add(connection, messages)  # set-based; keys already queued are skipped
     report(1.0, f"{counts['new']} new backorders, {counts['moved']} ETAs moved, {enqueued} notices")
     return BackorderRun(
         as_of=as_of, allocation=allocation, update=update, delays=delays, notifications=enqueued,

@@ -147,7 +147,7 @@ if lines.empty:
     st.info(f"No backordered line has this cause in the selection: pick another cause above. "
             f"({ROOT_CAUSE_RULES[cause].capitalize()}.)")
 else:
-    shown = lines[["order_no", "line_no", "requested_date", "sku", "category", "segment", "tier", "location",
+    shown = lines[["order_no", "line_no", "requested_date", "marks", "sku", "category", "segment", "tier", "location",
                    "qty_ordered", "shipped_by_requested_qty", "units_short", "last_ship_date", "cause_reference",
                    "window_days", "window_demand", "expected_demand"]]
     st.dataframe(shown, hide_index=True, width="stretch", column_config={
@@ -157,6 +157,7 @@ else:
         "units_short": NUMBER("Units short", format="%,.0f"),
         "last_ship_date": st.column_config.DateColumn("Last shipped"),
         "cause_reference": "Late / long order", "window_days": NUMBER("Window (days)", format="%d"),
+        "marks": st.column_config.TextColumn("Marks", help="priority order; high-value customer (tier A)"),
         "window_demand": NUMBER("Demand in window", format="%,.0f"),
         "expected_demand": NUMBER("Expected demand", format="%,.1f")})
     exports.download_buttons(shown, f"backorder_lines_{cause}", "lines")

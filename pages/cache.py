@@ -359,7 +359,11 @@ def shipment_delays(as_of: dt.date) -> tuple[pd.DataFrame, dt.datetime]:
 @st.cache_data(ttl=SLOW_TTL_SECONDS, show_spinner="Computing the backorder trend…")
 def backorder_trend(as_of: dt.date, since: dt.date, by: str | None, freq: str) -> pd.DataFrame:
     """Backorder rate per ``by`` group (None: in total) and ``freq`` period of the lines requested from ``since``,
-    with the change against the period before (``analytics.promising.backorder_trend``)."""
+    with the change against the period before (``analytics.promising.backorder_trend``). Monthly: from the counts
+    the database sums (``store.backorder_trend_from_counts``); otherwise, or when those are behind, from the lines."""
+    trend = store.backorder_trend_from_counts(engine(), as_of, since, by, freq)
+    if trend is not None:
+        return trend
     return rules.backorder_trend(order_lines(as_of, since), as_of, by=() if by is None else by, freq=freq)
 
 

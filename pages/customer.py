@@ -79,10 +79,11 @@ def availability_view() -> None:
     stock = cache.availability((int(product_id),), as_of)
     here = stock[stock["location_id"] == location_id]
     answer = cache.promise(int(product_id), int(location_id), float(qty), as_of, as_of, True)
-    status = order_service.availability_status(here, float(qty)) if len(here) else None
+    state, state_text = order_service.promise_status(answer, float(here["available_now"].sum()) if len(here) else 0.0)
     row = st.columns(2)
-    row[0].metric(f"At {codes[location_id]}", status["status_text"].iloc[0] if status is not None
-                  else "Backordered: no date yet")
+    row[0].metric(f"At {codes[location_id]}", state_text,
+                  help="In stock: ships today. Available from a date: the earliest day the whole quantity can ship "
+                       "(stock, incoming deliveries, or another of our locations). Backordered: no date yet.")
     row[1].metric(f"Earliest ship date for {qty:,.0f} unit(s)",
                   f"{answer.date:%Y-%m-%d}" if answer.date else "no date yet")
     if answer.date is None:
@@ -98,8 +99,10 @@ def availability_view() -> None:
         st.dataframe(table, hide_index=True, width="stretch", column_config={
             "location": "Location", "available_now": NUMBER("Available now (units)", format="%,.0f"),
             "next_receipt_date": DATE("Next delivery to us"), "status_text": f"For {qty:,.0f} unit(s)"})
+        st.caption("By location: in stock when the quantity is there now; “available from” is the first day some "
+                   "units can ship from that location. The earliest date for your whole quantity is above.")
         exports.download_buttons(table, f"availability_{labels[product_id].split(' — ')[0]}", "availability")
-    if status is None or status["status"].iloc[0] != "in stock":
+    if state != "in stock":
         alternatives_table(int(product_id), int(location_id), f"Alternatives to {labels[product_id]}", "check")
 
 

@@ -73,20 +73,25 @@ st.dataframe(by_carrier, hide_index=True, width="stretch", column_config={
 exports.download_buttons(by_carrier, "delays_by_carrier", "by carrier")
 
 COLUMNS = ["shipment_no", "carrier", "tracking_no", "ship_date", "eta", "promise", "days_late", "days_overdue",
-           "reason", "order_no", "line_no", "customer", "customer_name", "sku", "product_name", "qty", "location",
-           "status"]
+           "reason", "order_no", "line_no", "customer", "customer_name", "marks", "sku", "product_name", "qty",
+           "location", "status"]
 CONFIG = {
     "shipment_no": "Shipment", "carrier": "Carrier", "tracking_no": "Tracking number", "ship_date": DATE("Shipped"),
     "eta": DATE("Carrier ETA"), "promise": DATE("Promised"), "days_late": NUMBER("Days late", format="%d"),
     "days_overdue": NUMBER("Days overdue", format="%d"), "reason": "Reason", "order_no": "Order", "line_no": "Line",
     "customer": "Customer", "customer_name": "Name", "qty": NUMBER("Units", format="%,.0f"), "location": "From",
     "sku": "SKU", "product_name": "Product", "status": "Status",
+    "marks": st.column_config.TextColumn("Marks", help="priority order; high-value customer (tier A)"),
 }
 
 st.subheader(f"Delays ({len(delayed):,})")
 if delayed.empty:
     st.success("No delayed shipment among these: every one is on track for its promised date.")
 else:
+    urgent = int((delayed["marks"] != "").sum())
+    if urgent:
+        st.caption(f"{urgent:,} of them carry a priority order or a high-value customer (Marks): follow those up "
+                   "with the carrier first.")
     st.dataframe(delayed[COLUMNS], hide_index=True, width="stretch", column_config=CONFIG)
     exports.download_buttons(delayed[COLUMNS], "delayed_shipments", "delays")
 

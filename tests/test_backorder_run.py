@@ -5,19 +5,22 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import math
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from sqlalchemy import Engine, insert, select, update
 
-from analytics.promising import availability, root_cause_summary
+from analytics.promising import availability, backorder_trend, classify_root_causes, root_cause_summary
 from data_access import frames, notifications, schema
 from data_access import promising as store
 from data_access.config import load_settings
+from data_access.replenishment import daily_demand
+from etl.__main__ import main as etl_main
 from etl.loader import load_directory
 from jobs.__main__ import main as jobs_main
-from jobs.backorders import dedup_key, run_backorders
+from jobs.backorders import dedup_key, delay_messages, run_backorders
 
 AS_OF = dt.date(2024, 7, 1)  # the last day of data (SO-D's order date)
 SETTINGS = dataclasses.replace(load_settings(), sales_email="sales@test.example",
@@ -176,6 +179,8 @@ def test_backorder_run(engine: Engine, company: Path) -> None:
     assert "no e-mail on file" in by_key.loc["backorder:SO-C:1:sales", "body"]
     assert "overdue" in by_key.loc["delay:SH-G:2024-06-28:logistics", "subject"]
     assert "JD1" in by_key.loc["delay:SH-E:2024-07-03:customer", "body"]
+    assert "(tier C)" in by_key.loc["delay:SH-G:2024-06-28:logistics", "body"]
+    assert "Follow up first" not in by_key.loc["delay:SH-G:2024-06-28:logistics", "body"]
 
     # a re-run: nothing new, nothing moved, no notice enqueued twice
     second = run_backorders(engine, settings=SETTINGS)
@@ -381,3 +386,121 @@ def test_small_demo(engine: Engine, small_demo_dir: Path) -> None:
             assert all(p.ship_date <= result.date for p in result.pieces)
         else:
             assert result.qty_short > 0
+
+
+def _root_causes_from_every_line(engine: Engine, as_of: dt.date, since: dt.date | None) -> pd.DataFrame:
+    """The root causes as first built: every order line of the period (``frames.order_lines``) and the daily
+    demand of every product-location over the whole span, classified by the same rules (the reference)."""
+    lines = frames.order_lines(engine, as_of, since)
+    lead = store.product_catalog(engine).set_index("product_id")["lead_time_days"]
+    lines["lead_time_days"] = lines["product_id"].map(lead)
+    window = max(7, int(math.ceil(lead.max())))
+    start = pd.Timestamp(lines["requested_date"].min()).date() - dt.timedelta(days=window + 90)
+    demand = daily_demand(engine, start, as_of)
+    return classify_root_causes(lines, store.supply_orders(engine, as_of), demand, as_of)
+
+
+def test_root_causes_and_trend_pinned_on_the_small_demo(engine: Engine, small_demo_dir: Path) -> None:
+    """Root causes read only the lines short at their requested date and the demand of their windows: the same
+    classified lines as reading every line and all demand (12 months, 3 months, all history), and these counts."""
+    load_directory(engine, small_demo_dir, today=dt.date(2026, 11, 1))
+    as_of = store.planning_date(engine)
+    key = ["order_no", "line_no"]
+    for since in (as_of - dt.timedelta(days=365), as_of - dt.timedelta(days=91), None):
+        found = store.root_causes(engine, as_of, since)
+        assert found[key].equals(found.sort_values(key)[key])  # by order and line number
+        expected = _root_causes_from_every_line(engine, as_of, since).sort_values(key).reset_index(drop=True)
+        pd.testing.assert_frame_equal(found.reset_index(drop=True), expected)
+    year = store.root_causes(engine, as_of, as_of - dt.timedelta(days=365))
+    assert as_of == dt.date(2026, 10, 31)
+    assert year["root_cause"].value_counts().to_dict() == {"supplier_late": 213, "forecast_too_low": 95, "policy": 13}
+    assert year["units_short"].sum() == pytest.approx(1958.0)
+
+    # the monthly trend from the counts the database sums equals the one from every order line
+    since = as_of - dt.timedelta(days=365)
+    lines = frames.order_lines(engine, as_of, since)
+    for by in ("category", "segment", None):
+        counted = store.backorder_trend_from_counts(engine, as_of, since, by, "M")
+        assert counted is not None and len(counted) > 0
+        pd.testing.assert_frame_equal(
+            counted, backorder_trend(lines, as_of, by=() if by is None else by, freq="M"), check_dtype=False)
+    assert store.backorder_trend_from_counts(engine, as_of, since, "category", "W") is None
+    assert store.backorder_trend_from_counts(engine, as_of, since, "sku_family", "M") is None
+
+
+def test_delay_notice_marks_priority_and_high_value() -> None:
+    """The logistics manager's notice of a delayed shipment of a priority line for a tier-A customer is marked
+    [PRIORITY] and says to follow it up first; the customer's notice carries no internal marks."""
+    shipment = pd.DataFrame({
+        "shipment_no": ["SH-1"], "order_no": ["SO-1"], "line_no": [1], "customer": ["CA"], "customer_name": ["Alpha"],
+        "email": ["alpha@example.com"], "qty": [2.0], "sku": ["P1"], "product_name": ["Valve"], "carrier": ["DHL"],
+        "tracking_no": ["JD9"], "ship_date": [pd.Timestamp("2024-06-28")], "promise": [pd.Timestamp("2024-07-01")],
+        "eta": [pd.Timestamp("2024-07-04")], "delayed": [True], "overdue": [False], "days_overdue": [0],
+        "days_late": [3], "tier": ["A"], "priority": [1],
+    })
+    messages = {m["dedup_key"]: m for m in delay_messages(shipment, AS_OF, SETTINGS)}
+    logistics = messages["delay:SH-1:2024-07-04:logistics"]
+    assert logistics["subject"].startswith("[PRIORITY] Delayed shipment SH-1 (DHL JD9): 3 day(s) late")
+    assert "Follow up first: a priority order and a high-value customer." in logistics["body"]
+    customer = messages["delay:SH-1:2024-07-04:customer"]
+    assert "PRIORITY" not in customer["subject"] + customer["body"] and "tier" not in customer["body"]
+
+
+def _eta_runs(engine: Engine) -> int:
+    audit = schema.audit_log
+    with engine.connect() as connection:
+        return len(connection.execute(select(audit.c.id).where(audit.c.action == "backorders.eta_run")).all())
+
+
+def test_etl_load_reestimates_etas(engine: Engine, company: Path, tmp_path: Path,
+                                   capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """``python -m etl load`` re-estimates the ETAs after a load that changed purchase or production orders: the
+    first load stores them; a later file moving PO-2 from 07-15 to 07-25 moves SO-B's and SO-C's ETAs (the lines
+    PO-2 serves) and queues the notices; the same file again changes nothing and runs nothing; --no-backorders
+    leaves the ETAs to the job; a failing run leaves the load committed and exits with 1."""
+    url = engine.url.render_as_string(hide_password=False)
+    assert etl_main(["--database-url", url, "load", str(company)]) == 0
+    assert "re-estimating backorder ETAs" in capsys.readouterr().out
+    etas = store.backorder_status(engine).set_index("order_no")["eta"]
+    assert etas.to_dict() == {"SO-A": pd.Timestamp("2024-07-02"), "SO-B": pd.Timestamp("2024-07-15"),
+                              "SO-C": pd.Timestamp("2024-07-15")}
+    queued = notifications.counts(engine)["pending"]
+    assert queued > 0 and _eta_runs(engine) == 1
+
+    moved = tmp_path / "po_moved"
+    moved.mkdir()
+    rows = pd.read_csv(company / "purchase_order_lines.csv")
+    rows.loc[rows["po_no"] == "PO-2", "expected_date"] = "2024-07-25"
+    rows.to_csv(moved / "purchase_order_lines.csv", index=False)
+    assert etl_main(["--database-url", url, "load", str(moved)]) == 0
+    out = capsys.readouterr().out
+    assert "purchase_order_lines changed" in out and "moved 2" in out
+    status = store.backorder_status(engine).set_index("order_no")
+    assert status.loc["SO-B", "eta"] == pd.Timestamp("2024-07-25")
+    assert status.loc["SO-B", "previous_eta"] == pd.Timestamp("2024-07-15")
+    assert status.loc["SO-A", "eta"] == pd.Timestamp("2024-07-02")  # served by stock and PO-1
+    keys = _outbox(engine)["dedup_key"]
+    assert keys.str.startswith("eta:SO-B:1@2024-07-25").sum() == 2  # the customer and sales
+    queued = notifications.counts(engine)["pending"]
+
+    assert etl_main(["--database-url", url, "load", str(moved)]) == 0  # nothing changed: no run
+    assert "re-estimating" not in capsys.readouterr().out and _eta_runs(engine) == 2
+    rows.loc[rows["po_no"] == "PO-2", "expected_date"] = "2024-08-05"
+    rows.to_csv(moved / "purchase_order_lines.csv", index=False)
+    assert etl_main(["--database-url", url, "load", str(moved), "--no-backorders"]) == 0
+    assert _eta_runs(engine) == 2 and notifications.counts(engine)["pending"] == queued
+    assert store.backorder_status(engine).set_index("order_no").loc["SO-B", "eta"] == pd.Timestamp("2024-07-25")
+
+    def broken(*_args, **_kwargs):
+        raise ValueError("unknown priority key(s) ['nonsense']")
+
+    monkeypatch.setattr("jobs.backorders.run_backorders", broken)  # the load stands, the failure is reported
+    rows.loc[rows["po_no"] == "PO-2", "expected_date"] = "2024-08-10"
+    rows.to_csv(moved / "purchase_order_lines.csv", index=False)
+    capsys.readouterr()
+    assert etl_main(["--database-url", url, "load", str(moved)]) == 1
+    assert "the load succeeded, but re-estimating backorder ETAs failed" in capsys.readouterr().err
+    po = schema.fact_purchase_order_line
+    with engine.connect() as connection:
+        expected = connection.execute(select(po.c.expected_date).where(po.c.po_no == "PO-2")).scalar_one()
+    assert pd.Timestamp(expected) == pd.Timestamp("2024-08-10")

@@ -70,6 +70,30 @@ def test_enqueue_deduplicates(engine: Engine) -> None:
     assert rows["subject"].tolist() == ["First", "Third"] and rows["attempts"].tolist() == [0, 0]
 
 
+def test_add_is_set_based_and_deduplicates(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``add`` enqueues many messages in batches: keys already queued are skipped, a key given twice keeps its
+    first message, the count is what was inserted; with the look-up of queued keys bypassed (two writers racing),
+    ON CONFLICT still keeps one row per key and the count stays exact."""
+    notifications.enqueue(engine, "k0", "old@example.com", "Already queued", "old body")
+    monkeypatch.setattr(notifications, "_BATCH_ROWS", 3)  # several INSERT batches
+    messages = [{"dedup_key": f"k{i}", "recipient": f"r{i}@example.com", "subject": f"Subject {i}",
+                 "body": f"Dear customer,\n\nline {i}\n"} for i in range(8)]
+    messages.append({"dedup_key": "k5", "recipient": "late@example.com", "subject": "Later", "body": "later"})
+    assert notifications.add(engine, messages) == 7
+    assert notifications.add(engine, messages) == 0
+    assert notifications.add(engine, []) == 0
+    rows = notifications.pending(engine, limit=100).set_index("dedup_key")
+    assert sorted(rows.index) == [f"k{i}" for i in range(8)]
+    assert rows.loc["k0", "subject"] == "Already queued" and rows.loc["k5", "recipient"] == "r5@example.com"
+    assert rows.loc["k3", "body"] == "Dear customer,\n\nline 3\n" and (rows["attempts"] == 0).all()
+
+    monkeypatch.setattr(notifications, "_queued_keys", lambda _connection, _keys: set())
+    more = [*messages, {"dedup_key": "k8", "recipient": "r8@example.com", "subject": "New", "body": "new"}]
+    with engine.begin() as connection:
+        assert notifications.add(connection, more) == 1
+    assert notifications.counts(engine)["pending"] == 9
+
+
 def test_send_delivers_to_a_real_server(engine: Engine, smtp_server: tuple[str, Inbox]) -> None:
     """What arrives: recipient, subject, body and the dedup key; rows end sent and are not sent twice."""
     url, inbox = smtp_server

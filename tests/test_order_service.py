@@ -130,6 +130,22 @@ def test_availability_status_in_words() -> None:
         svc.availability_status(frame, 0)
 
 
+def test_promise_status_for_the_customers_quantity() -> None:
+    """In stock (ships today), available from the date the whole quantity ships (partly in stock first when some
+    is there now), or backordered with no date."""
+    today = dt.date(2026, 10, 31)
+
+    def answer(date: dt.date | None, qty: float = 3.0) -> Promise:
+        return Promise(product_id=1, location_id=1, qty=qty, requested_date=today, as_of=today, date=date,
+                       pieces=(), single_shipment_date=date, qty_short=0.0 if date else qty)
+
+    assert svc.promise_status(answer(today), 5.0) == ("in stock", "In stock (5 available)")
+    assert svc.promise_status(answer(dt.date(2026, 11, 4)), 0.0) == ("available from", "Available from 2026-11-04")
+    assert svc.promise_status(answer(dt.date(2026, 11, 4)), 2.0) == (
+        "partly in stock", "Partly in stock (2 now), all 3 from 2026-11-04")
+    assert svc.promise_status(answer(None), 0.0) == ("backordered", "Backordered: no date yet")
+
+
 def _delays() -> pd.DataFrame:
     return pd.DataFrame({
         "shipment_no": ["S1", "S2", "S3", "S4"], "carrier": ["UPS", "UPS", None, "DHL"],
@@ -152,6 +168,9 @@ def test_delay_reasons_carriers_and_filters() -> None:
     assert (ups["in_transit"], ups["delayed"], ups["on_track"], ups["delayed_share"]) == (2, 2, 0, 1.0)
     assert (ups["mean_days_late"], ups["max_days_late"], ups["units"]) == (2.0, 4.0, 3.0)
     assert carriers.loc["DHL", "mean_days_late"] == 0.0 and carriers.loc["DHL", "delayed_share"] == 0.0
+    assert (out["marks"] == "").all()  # no priority or tier known: nothing marked
+    marked = svc.delay_reasons(_delays().assign(priority=[1, 0, 0, 2], tier=["A", "A", "B", None]))
+    assert marked["marks"].tolist() == ["priority · high value", "high value", "", "priority"]
     pick = svc.filter_shipments
     assert pick(_delays(), carriers=["UPS"])["shipment_no"].tolist() == ["S1", "S2"]
     assert pick(_delays(), carriers=["(none)"])["shipment_no"].tolist() == ["S3"]
@@ -187,6 +206,8 @@ def test_cause_lines_and_first_available() -> None:
     classified = pd.DataFrame({"root_cause": ["policy", "supplier_late", "policy"], "units_short": [1.0, 5, 3],
                                "requested_date": [T("2026-10-01")] * 3, "order_no": ["A", "B", "C"]})
     assert svc.cause_lines(classified, "policy")["order_no"].tolist() == ["C", "A"]
+    marked = svc.cause_lines(classified.assign(priority=[0, 0, 1], tier=["A", "B", "C"]), "policy")
+    assert marked["marks"].tolist() == ["priority", "high value"]
     assert svc.cause_lines(classified, "lead_time").empty
     with pytest.raises(ValueError):
         svc.cause_lines(classified, "weather")

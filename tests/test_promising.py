@@ -499,6 +499,19 @@ def test_root_causes() -> None:
     assert by_product.loc[(1, "supplier_late"), "lines"] == 1 and by_product.loc[(2, "lead_time"), "lines"] == 0
     assert by_product.loc[(2, "policy"), "share"] == 0.5
 
+    # the demand the classification reads: per product-location from the earliest R − W − baseline + 1 to the
+    # latest R of its backordered lines (P: 03-10 − 29 = 02-10 … 04-10; Q: 05-20 − 29 = 04-21 … 06-30); demand
+    # cut to those days classifies the same
+    windows = P.root_cause_windows(lines, "2024-07-01", baseline_days=20)
+    assert windows.to_dict("list") == {
+        "product_id": [1, 2], "location_id": [10, 10],
+        "first_day": [pd.Timestamp("2024-02-10"), pd.Timestamp("2024-04-21")],
+        "last_day": [pd.Timestamp("2024-04-10"), pd.Timestamp("2024-06-30")]}
+    wider = pd.concat([demand, pd.DataFrame({"product_id": 2, "location_id": 10, "ds": pd.date_range(
+        "2024-01-01", "2024-04-20"), "y": 5.0})], ignore_index=True)
+    pd.testing.assert_frame_equal(P.classify_root_causes(lines, orders, wider, "2024-07-01", baseline_days=20), out)
+    assert P.root_cause_windows(lines.iloc[4:5], "2024-07-01").empty
+
 
 def test_backorder_trend() -> None:
     """Monthly backorder rate of category A: March 1 of 2 lines short (0.5), April none due (NaN, filled in),
