@@ -45,11 +45,13 @@ def _run_load(action, title: str) -> LoadResult:
     return result
 
 
-#: Loaded entities that move backorder ETAs: a purchase or production order placed, rescheduled or received.
-ETA_INPUTS = frozenset({"purchase_order_lines", "production_orders"})
+#: Loaded entities that move backorders and their ETAs: supply (a purchase or production order placed, rescheduled
+#: or received), demand (an order line placed, changed or cancelled), shipments and stock movements.
+ETA_INPUTS = frozenset({"purchase_order_lines", "production_orders", "sales_order_lines", "shipments",
+                        "inventory_movements"})
 
 
-def supply_orders_changed(result: LoadResult) -> list[str]:
+def allocation_inputs_changed(result: LoadResult) -> list[str]:
     """The ``ETA_INPUTS`` entities whose rows a load inserted or changed (an unchanged or skipped file: none)."""
     return sorted({str(getattr(f, "entity", "")) for f in result.files
                    if getattr(f, "entity", None) in ETA_INPUTS
@@ -57,7 +59,7 @@ def supply_orders_changed(result: LoadResult) -> list[str]:
 
 
 def reestimate_backorders(engine: Engine, changed: list[str]) -> int:
-    """After a load that moved purchase or production orders: the backorder run (``jobs.backorders``) re-estimates
+    """After a load that changed supply, demand, shipments or stock: the backorder run (``jobs.backorders``) re-estimates
     every backorder's ETA and queues the notices (an ETA moved beyond the tolerance, a line newly backordered).
     The load is already committed; a failing run is reported (exit code 1) and can be repeated with
     ``python -m jobs backorders``."""
@@ -94,8 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     p_load.add_argument("--max-reject-share", type=float, help="fail the run above this share of rejected rows")
     p_load.add_argument("--chunk-rows", type=int, help="rows read per chunk")
     p_load.add_argument("--no-backorders", action="store_true",
-                        help="do not re-estimate backorder ETAs after a load that changed purchase or production "
-                             "orders (python -m jobs backorders does it later)")
+                        help="do not re-estimate backorder ETAs after a load that changed orders, shipments, stock or "
+                             "supply (python -m jobs backorders does it later)")
     p_nw = commands.add_parser("northwind", help="load the Northwind ERP dump (a .sql file)")
     p_nw.add_argument("path", type=Path)
     commands.add_parser("init", help="migrate, and load the configured demo company into an empty database")
@@ -129,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
                 ),
                 args.directory.name,
             )
-            changed = supply_orders_changed(result)
+            changed = allocation_inputs_changed(result)
             if changed and not args.no_backorders:
                 return reestimate_backorders(engine, changed)
         elif args.command == "northwind":
