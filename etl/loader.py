@@ -518,16 +518,24 @@ def _database_checks(connection: Connection, run: _Run, entity: Entity, stage: s
 
 
 def _touched_item_locations(connection: Connection, entity: Entity, stage: str) -> pd.DataFrame:
-    """Product and location ids of the staged rows (their snapshots must be rebuilt)."""
+    """Product and location ids of the staged rows, as staged and as stored now (run before the upsert).
+
+    Their snapshots must be rebuilt: the new pair gains the row, and a stored row that moves to
+    another product or location (or a shipment to another order line) leaves its old pair.
+    """
     if entity.name == "shipments":
         sql = (
-            f'SELECT DISTINCT l.product_id, l.location_id FROM "{stage}" s JOIN fact_sales_order_line l '
-            "ON l.order_no = s.order_no AND l.line_no = s.line_no"
+            f'SELECT l.product_id, l.location_id FROM "{stage}" s JOIN fact_sales_order_line l '
+            "ON l.order_no = s.order_no AND l.line_no = s.line_no "
+            f'UNION SELECT l.product_id, l.location_id FROM "{stage}" s JOIN fact_shipment sh '
+            "ON sh.shipment_no = s.shipment_no JOIN fact_sales_order_line l ON l.id = sh.order_line_id"
         )
     else:
         sql = (
-            f'SELECT DISTINCT p.id, l.id FROM "{stage}" s JOIN dim_product p ON p.sku = s.product '
-            "JOIN dim_location l ON l.code = s.location"
+            f'SELECT p.id, l.id FROM "{stage}" s JOIN dim_product p ON p.sku = s.product '
+            "JOIN dim_location l ON l.code = s.location "
+            f'UNION SELECT t.product_id, t.location_id FROM "{stage}" s JOIN "{entity.table.name}" t '
+            f"ON {_key_match(entity, 't', 's')}"
         )
     return read_frame(connection, sql, ["product_id", "location_id"])
 

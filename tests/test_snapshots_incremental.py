@@ -256,3 +256,22 @@ def test_same_day_and_backwards_refreshes(engine: Engine, small_demo_dir: Path, 
         ))
         assert snapshots.refresh(connection, pair) == len(full)
     pd.testing.assert_frame_equal(snapshot_table(engine), full, check_exact=True)
+
+
+def test_a_line_moved_to_another_product_rebuilds_both_item_locations(
+    engine: Engine, small_demo_dir: Path, small_demo_frames, tmp_path: Path, spied
+) -> None:
+    """An order line re-sent with another product leaves its old item-location: both are rebuilt, and the
+    table equals a full rebuild (the old pair's backlog drops, the new one's rises)."""
+    load_directory(engine, small_demo_dir, today=E)
+    buy, _make = _skus(small_demo_frames)
+    customer = small_demo_frames["customers"]["code"].iloc[0]
+    _write(tmp_path / "drop1", "sales_order_lines.csv", [_line("MOVE-1", buy[0], NORTH, customer, qty_ordered=9)])
+    load_directory(engine, tmp_path / "drop1", incremental=True, today=DAY1)
+    _write(tmp_path / "drop2", "sales_order_lines.csv", [_line("MOVE-1", buy[1], NORTH, customer, qty_ordered=9)])
+    load_directory(engine, tmp_path / "drop2", incremental=True, today=DAY1)
+    product = ids(engine, "dim_product", "sku", buy[:2])
+    location = ids(engine, "dim_location", "code", [NORTH])
+    touched = {tuple(map(int, pair)) for pair in spied[-1][0].itertuples(index=False)}
+    assert touched == {(product[buy[0]], location[NORTH]), (product[buy[1]], location[NORTH])}
+    pd.testing.assert_frame_equal(snapshot_table(engine), rebuilt_table(engine), check_exact=True)
