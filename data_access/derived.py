@@ -410,6 +410,10 @@ def _refresh_rollups(connection: Connection, everything: bool) -> None:
         (schema.agg_settled_orders, "closed_on", closings, lambda where: _settled_orders_sql(dialect, where)),
         (schema.agg_daily, "day", days, lambda where: _daily_sql(dialect, where)),
     )
+    if not everything and dialect == "postgresql":
+        # Without statistics the planner takes a temporary table for thousands of rows and scans the
+        # fact tables whole instead of probing their date indexes (large: 17 s instead of 1 s).
+        connection.exec_driver_sql(f"ANALYZE {_CHANGED_DAYS}, {_CHANGED_CLOSINGS}")
     for table, key, chosen, build in parts:
         if everything:
             _clear(connection, table)
