@@ -68,15 +68,9 @@ def _later(a: str, b: str) -> str:
 
 
 def _events_sql(dialect: str, item_filter: str) -> str:
-    """Every event of the chosen product-locations: (product_id, location_id, d, measure, delta).
-
-    PostgreSQL sums them per day in a hash aggregate; SQLite would sort millions of rows to group
-    them, so there the rows come as they are and :func:`build` sums them (``np.add.at``).
-    """
     day = "CAST(m.ts AS DATE)" if dialect == "postgresql" else "DATE(m.ts)"
-    grouped = dialect == "postgresql"
     return f"""
-    SELECT product_id, location_id, d, measure, {"SUM(delta)" if grouped else "delta"} AS delta FROM (
+    SELECT product_id, location_id, d, measure, SUM(delta) AS delta FROM (
         SELECT m.product_id, m.location_id, {day} AS d, 'on_hand' AS measure, m.qty AS delta
           FROM fact_inventory_movement m
         UNION ALL
@@ -106,7 +100,7 @@ def _events_sql(dialect: str, item_filter: str) -> str:
           FROM fact_sales_order_line WHERE qty_cancelled > 0
     ) e
     WHERE {item_filter}
-    {"GROUP BY product_id, location_id, d, measure" if grouped else ""}
+    GROUP BY product_id, location_id, d, measure
     """
 
 
