@@ -101,4 +101,5 @@ if not allowed:
     st.warning("Your roles give access to no page yet. Ask an administrator to add a role to your user.")
     st.stop()
 st.session_state["registered_pages"] = [p.path for p in allowed]  # what st.navigation knows; nothing else opens
-st.navigation([st.Page(p.path, title=p.title, icon=p.icon, default=(i == 0)) for i, p in enumerate(allowed)]).run()
+st.navigation([st.Page(p.path, title=p.title, icon=p.icon, default=(i == 0)) for i, p in enumerate(allowed)],
+              expanded=True).run()  # every page in the menu (admin has more than the 10 shown by default)
