@@ -70,7 +70,7 @@ if not trend.empty:
     chart.update_layout(title="Revenue and backorder rate by month", legend={"orientation": "h"}, height=420)
     chart.update_xaxes(title_text="Month")
     chart.update_yaxes(title_text="Revenue (currency units)", secondary_y=False)
-    chart.update_yaxes(title_text="Backorder rate (% of lines due)", secondary_y=True)
+    chart.update_yaxes(title_text="Backorder rate (% of lines due)", secondary_y=True, rangemode="tozero", showgrid=False)
     st.plotly_chart(chart, width="stretch")
     table = trend.assign(backorder_rate=trend["backorder_rate"].round(4))
     exports.download_buttons(table, "monthly_trend")
