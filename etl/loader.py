@@ -441,16 +441,20 @@ def _stage_file(connection: Connection, run: _Run, validation: _Validation) -> t
 
 
 def _apply_file(
-    connection: Connection, run: _Run, validation: _Validation, stage: Table
+    connection: Connection, run: _Run, validation: _Validation, stage: Table, *, all_snapshots: bool = False
 ) -> tuple[FileStats, pd.DataFrame | None, bool]:
     """Database checks and the upsert of a staged file.
 
     Returns its stats, the item-locations whose snapshots must be rebuilt (None when nothing
-    changed), and whether it changed anything; changed orders are marked for ``derived.refresh``.
+    changed; none listed when ``all_snapshots``, as every one will be built), and whether it
+    changed anything; changed orders are marked for ``derived.refresh``.
     """
     entity, stats = validation.entity, validation.stats
     _database_checks(connection, run, entity, stage.name, validation.path.name, stats)
-    touched = _touched_item_locations(connection, entity, stage.name) if entity.name in SNAPSHOT_INPUTS else None
+    touched = None
+    if entity.name in SNAPSHOT_INPUTS:
+        touched = (pd.DataFrame(columns=["product_id", "location_id"]) if all_snapshots
+                   else _touched_item_locations(connection, entity, stage.name))
     before = connection.execute(select(func.count()).select_from(entity.table)).scalar_one()
     bulk_mode = bulk.wants_bulk_mode(stats.rows_read - stats.rows_rejected, before)
     if entity.name == "shipments" and before:
@@ -601,6 +605,8 @@ def load_directory(
             if connection.dialect.name == "postgresql":
                 connection.exec_driver_sql(f"SET LOCAL work_mem = '{LOAD_WORK_MEM}'")
             marks = _watermarks(connection, source)
+            # No snapshots yet (a first load): they will all be built, so no load lists the ones it touched.
+            all_snapshots = connection.execute(select(schema.fact_inventory_snapshot.c.id).limit(1)).first() is None
             touched: list[pd.DataFrame] = []
             changed_tables: list[Table] = []
             new_marks: list[tuple[str, str, str | None]] = []
@@ -632,7 +638,7 @@ def load_directory(
                     following = next((i for i in to_load if i > index), None)
                     if following is not None and not _depends_on(todo[following][0], entity):
                         validation = start(following)  # validated while this file is checked and upserted
-                    stats, item_locations, changed = _apply_file(connection, run, current, stage)
+                    stats, item_locations, changed = _apply_file(connection, run, current, stage, all_snapshots=all_snapshots)
                     if validation is None:
                         validation = start(following)
                     run.files.append(stats)
@@ -660,7 +666,7 @@ def load_directory(
                 derived.mark_days(connection, None)  # a cost changed: lost margin and backlog value of every day
             if touched:
                 run.report(0, "rebuilding inventory snapshots")
-                snapshots.refresh(connection, pd.concat(touched).drop_duplicates())
+                snapshots.refresh(connection, None if all_snapshots else pd.concat(touched).drop_duplicates())
             if changed_tables:
                 run.report(0, "rebuilding the order state for reports")
                 derived.refresh(connection, full=False)
