@@ -39,6 +39,7 @@ from analytics.replenishment import round_order_quantity
 from data_access import schema
 from data_access.engine import transaction
 from data_access.frames import read_frame
+from etl import snapshots
 
 OPEN_STATUSES = ("proposed", "approved")
 #: Columns of the frame :func:`store_proposals` takes (one row per product-location and kind to propose).
@@ -443,7 +444,8 @@ def approve_many(
     numbered by sku), status ``open``, expected_date = order date + lead time, unit cost = the product's;
     production proposals become one production order each (``AUTO-MO-<yyyymmdd>-<proposal id>``, status
     ``planned``, start = order date, due = order date + lead time). Proposals end ``ordered`` with their final
-    qty, decided_by and decided_at; one ``audit_log`` row per proposal. ValueError (nothing written) when a
+    qty, decided_by and decided_at; one ``audit_log`` row per proposal; the item-locations' snapshots show the
+    new orders on order. ValueError (nothing written) when a
     proposal is unknown or already decided, or a purchase proposal has no supplier.
     """
     ids = sorted({int(i) for i in proposal_ids})
@@ -516,6 +518,10 @@ def approve_many(
                                      "edited_qty": edits.get(order.proposal_id), "order_date": order.order_date,
                                      "due_date": order.due_date}),
             ))
+        # The new orders are on order at once: the snapshots of their item-locations say so.
+        snapshots.refresh(connection, pd.DataFrame(
+            [(by_id[o.proposal_id]["product_id"], by_id[o.proposal_id]["location_id"]) for o in created],
+            columns=["product_id", "location_id"]))
     return sorted(created, key=lambda o: o.proposal_id)
 
 

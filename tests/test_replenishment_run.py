@@ -225,6 +225,11 @@ def _decisions(engine: Engine) -> None:
     assert [(r.order_date, r.expected_date) for r in rows] == [
         (AS_OF, dt.date(2024, 7, 7)), (AS_OF, dt.date(2024, 7, 7)), (AS_OF, dt.date(2024, 7, 10))]
     assert {(r.status, r.origin) for r in rows} == {("open", "auto")}
+    snap = schema.fact_inventory_snapshot
+    with engine.connect() as connection:  # the snapshots show the new order on order at once
+        on_order = connection.execute(select(snap.c.on_order).where(
+            snap.c.product_id == ids["P1"], snap.c.snapshot_date == AS_OF)).scalars().all()
+    assert sum(on_order) >= 96
 
     # the production proposal approved with an edited quantity: 130 → 150 (MOQ 100, multiple 25)
     mo = decide_proposal(engine, made["M1"]["id"], "approve", user="ben", qty=130)
