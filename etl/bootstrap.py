@@ -5,20 +5,25 @@ from __future__ import annotations
 import datetime as dt
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, func, select
 
 from data_access import schema
 from data_access.config import Settings
 from data_access.migrate import upgrade
-from etl import demo
-from etl.loader import LoadResult, Progress, load_directory
+
+if TYPE_CHECKING:  # the loader imports great-expectations (≈2.5 s): only a first run needs it, not every app start
+    from etl.loader import LoadResult, Progress
 
 
 def load_demo(
     engine: Engine, scale: str, seed: int, end_date: dt.date, progress: Progress | None = None, out: Path | None = None
 ) -> LoadResult:
     """Generate the demo company and load it through the ordinary CSV path (``out`` keeps the files)."""
+    from etl import demo
+    from etl.loader import load_directory
+
     if progress:
         progress(0.0, f"simulating the {scale} demo company")
     frames = demo.generate(scale, seed, end_date)
