@@ -636,7 +636,8 @@ def valuation_table(
     as text) per product[, location], with the ledger's ``sku`` and ``category`` in front.
 
     ``ledger``: movements with ``product_id``, ``ts``, ``qty``, ``unit_cost``, ``sku``, ``category`` (and
-    ``location_id`` for ``by_location``), e.g. ``data_access.frames.ledger``.
+    ``location_id`` for ``by_location``), e.g. ``data_access.frames.ledger``, or ``frames.compact_ledger`` (the same
+    figures from the issues summed between receipts).
     """
     columns = ["product_id", "ts", "qty", "unit_cost", *(["location_id"] if by_location else [])]
     if freq:

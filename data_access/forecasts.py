@@ -3,8 +3,8 @@
 A run's parameters and summary live in ``forecast_run``, its periods in ``fact_forecast`` (``store_forecast_run``).
 Overrides (``forecast_override``) are market-trend adjustments a planner enters; how they change a forecast is
 ``analytics.demand_plan.apply_overrides``. Commands run in one transaction each and write an ``audit_log`` row.
-The weekly demand history is the one the forecast job fits (``weekly_demand``: the job's daily sums, bucketed by
-``weekly_history``), so actuals and forecasts speak of the same weeks.
+The weekly demand history is the one the forecast job fits (``weekly_history`` of its daily sums; ``weekly_demand``
+reads the same weeks, summed per week in the database), so actuals and forecasts speak of the same weeks.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import datetime as dt
 import math
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, Select, func, insert, select, update
 
@@ -20,7 +21,6 @@ from data_access import schema
 from data_access.engine import utc_now
 from data_access.frames import read_frame
 from data_access.queries import last_data_date
-from data_access.replenishment import daily_demand
 
 LEVEL_COLUMNS = ("lo_80", "hi_80", "lo_95", "hi_95")
 FREQ = "W-SUN"  # weeks ending on Sunday; a period is stored as its last day
@@ -55,54 +55,130 @@ def store_forecast_run(
 # --- weekly demand history ----------------------------------------------------------------------------------------
 
 
+def last_complete_week(end: dt.date) -> pd.Timestamp:
+    """The Sunday that ends the last complete week (Monday–Sunday) on or before ``end``."""
+    stamp = pd.Timestamp(end).normalize()
+    return stamp - pd.Timedelta(days=(stamp.day_of_week + 1) % 7)
+
+
+def _week_grid(first: np.ndarray, last_week: pd.Timestamp) -> tuple[np.ndarray, np.ndarray]:
+    """For series starting on the Sundays ``first``: (series position, week Sunday) of every week from its first to
+    ``last_week``, series after series."""
+    first = first.astype("datetime64[ns]")
+    counts = ((np.datetime64(last_week, "ns") - first) // np.timedelta64(7, "D")).astype(np.int64) + 1
+    counts = np.maximum(counts, 0)
+    series = np.repeat(np.arange(len(first)), counts)
+    step = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+    return series, first[series] + step * np.timedelta64(7, "D")
+
+
 def weekly_history(daily: pd.DataFrame, end: dt.date) -> pd.DataFrame:
     """Daily demand (product_id, location_id, ds, y) as complete weekly series (unique_id, ds, y), zero-filled
     from each series' first week to the last complete week ending on or before ``end``."""
-    last_week = pd.Timestamp(end) - pd.Timedelta(days=(pd.Timestamp(end).dayofweek + 1) % 7)
+    last_week = last_complete_week(end)
     daily = daily[daily["ds"] <= last_week]
     weekly = (
         daily.assign(unique_id=daily["product_id"].astype(str) + "@" + daily["location_id"].astype(str))
         .groupby(["unique_id", pd.Grouper(key="ds", freq=FREQ)])["y"].sum().reset_index()
     )
     first = weekly.groupby("unique_id")["ds"].min()
-    grid = pd.concat(
-        [pd.DataFrame({"unique_id": uid, "ds": pd.date_range(start, last_week, freq=FREQ)})
-         for uid, start in first.items()],
-        ignore_index=True,
-    ) if len(first) else pd.DataFrame(columns=["unique_id", "ds"])
+    if not len(first):
+        return pd.DataFrame(columns=["unique_id", "ds"]).merge(weekly, on=["unique_id", "ds"], how="left").fillna(
+            {"y": 0.0})
+    series, weeks = _week_grid(first.to_numpy(), last_week)
+    grid = pd.DataFrame({"unique_id": first.index.to_numpy()[series], "ds": weeks})
     return grid.merge(weekly, on=["unique_id", "ds"], how="left").fillna({"y": 0.0})
+
+
+def _week_end(dialect: str, column: str) -> str:
+    """The Sunday ending the week (Monday–Sunday) of a date column, in the dialect's words."""
+    if dialect == "postgresql":
+        return f"CAST(date_trunc('week', CAST({column} AS TIMESTAMP)) AS DATE) + 6"
+    return f"date({column}, 'weekday 0')"
+
+
+def _id_filter(column: str, ids: list[int] | None) -> str:
+    return "" if ids is None else f"AND {column} IN ({', '.join(str(int(i)) for i in ids) or 'NULL'})"
+
+
+def demand_series(
+    engine: Engine, end: dt.date | None = None, *, product_ids: list[int] | None = None,
+    location_ids: list[int] | None = None,
+) -> pd.DataFrame:
+    """Every product-location with units ordered by the last complete week on or before ``end`` (default: the
+    last day of data), and the Sunday ending its first week: product_id, location_id, first_period (datetime64).
+
+    The first order of each product-location is looked up in the (product, location, order date) index, so
+    millions of order lines are not read.
+    """
+    columns = {"product_id": "int64", "location_id": "int64", "first_period": "datetime64[ns]"}
+    end = end or last_data_date(engine)
+    if end is None:
+        return pd.DataFrame({c: pd.Series(dtype=t) for c, t in columns.items()})
+    last_week = last_complete_week(end)
+    sql = f"""
+    SELECT product_id, location_id, first_day FROM (
+        SELECT p.id AS product_id, loc.id AS location_id,
+               (SELECT MIN(s.order_date) FROM fact_sales_order_line s
+                 WHERE s.product_id = p.id AND s.location_id = loc.id AND s.order_date <= :last_week) AS first_day
+          FROM dim_product p CROSS JOIN dim_location loc
+         WHERE 1 = 1 {_id_filter("p.id", product_ids)} {_id_filter("loc.id", location_ids)}
+    ) x
+     WHERE first_day IS NOT NULL
+    """
+    with engine.connect() as connection:
+        frame = read_frame(connection, sql, ["product_id", "location_id", "first_period"], date_columns=("first_period",),
+                           params={"last_week": last_week.date()})
+    days = frame["first_period"].dt.day_of_week
+    frame["first_period"] = frame["first_period"] + pd.to_timedelta((6 - days) % 7, unit="D")
+    return frame.astype(columns).sort_values(["product_id", "location_id"], ignore_index=True)
 
 
 def weekly_demand(
     engine: Engine, end: dt.date | None = None, *, start: dt.date | None = None,
-    product_ids: list[int] | None = None, location_ids: list[int] | None = None,
+    product_ids: list[int] | None = None, location_ids: list[int] | None = None, series: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Weekly units ordered per product-location: the history the forecast job fits, as actuals.
 
-    Daily sums from ``data_access.replenishment.daily_demand`` (summed in SQL), bucketed by ``weekly_history``
-    into weeks ending on Sunday up to the last complete week on or before ``end`` (default: the last day of data),
-    zero-filled from each series' first week. ``product_ids`` / ``location_ids`` narrow the series, ``start``
-    the weeks shown (the zero-filling still starts at each series' first week). Returns product_id, location_id,
-    period (the week's Sunday, datetime64), y; empty when the database holds no orders.
+    The same weeks as the job's ``weekly_history`` of its daily sums: weeks ending on Sunday up to the last complete
+    week on or before ``end`` (default: the last day of data), each series (``demand_series``) zero-filled from
+    its first week. ``product_ids`` / ``location_ids`` narrow the series, ``start`` the weeks (the zero-filling
+    still starts at each series' first week): only the order lines of the weeks returned are read, summed per week
+    in the database. ``series``: ``demand_series`` of the same ``end`` and filters, when already read. Returns
+    product_id, location_id, period (the week's Sunday, datetime64), y; empty when the database holds no orders.
     """
     columns = {"product_id": "int64", "location_id": "int64", "period": "datetime64[ns]", "y": float}
+    empty = pd.DataFrame({c: pd.Series(dtype=t) for c, t in columns.items()})
     end = end or last_data_date(engine)
     if end is None:
-        return pd.DataFrame({c: pd.Series(dtype=t) for c, t in columns.items()})
-    daily = daily_demand(engine, dt.date(1900, 1, 1), end)
-    if product_ids is not None:
-        daily = daily[daily["product_id"].isin(list(product_ids))]
-    if location_ids is not None:
-        daily = daily[daily["location_id"].isin(list(location_ids))]
-    weekly = weekly_history(daily, end)
-    keys = weekly["unique_id"].astype(str).str.split("@", expand=True)
-    frame = pd.DataFrame({
-        "product_id": keys[0] if len(weekly) else [], "location_id": keys[1] if len(weekly) else [],
-        "period": weekly["ds"], "y": weekly["y"],
-    }).astype(columns)
+        return empty
+    if series is None:
+        series = demand_series(engine, end, product_ids=product_ids, location_ids=location_ids)
+    if series.empty:
+        return empty
+    last_week = last_complete_week(end)
+    first = series["first_period"].to_numpy(dtype="datetime64[ns]")
     if start is not None:
-        frame = frame[frame["period"] >= pd.Timestamp(start)]
-    return frame.sort_values(["product_id", "location_id", "period"], ignore_index=True)
+        begin = last_complete_week(pd.Timestamp(start) + pd.Timedelta(days=6))  # the first Sunday on or after start
+        first = np.maximum(first, np.datetime64(begin, "ns"))
+    from_day = (pd.Timestamp(first.min()) - pd.Timedelta(days=6)).date()
+    with engine.connect() as connection:
+        week = _week_end(connection.dialect.name, "order_date")
+        sql = f"""
+        SELECT product_id, location_id, {week}, SUM(qty_ordered)
+          FROM fact_sales_order_line
+         WHERE order_date >= :from_day AND order_date <= :last_week
+               {_id_filter("product_id", product_ids)} {_id_filter("location_id", location_ids)}
+         GROUP BY product_id, location_id, {week}
+        """
+        sums = read_frame(connection, sql, ["product_id", "location_id", "period", "y"], date_columns=("period",),
+                          params={"from_day": from_day, "last_week": last_week.date()})
+    position, weeks = _week_grid(first, last_week)
+    frame = pd.DataFrame({"product_id": series["product_id"].to_numpy()[position],
+                          "location_id": series["location_id"].to_numpy()[position], "period": weeks})
+    sums = sums.astype({"product_id": "int64", "location_id": "int64", "y": float})
+    frame = frame.merge(sums, on=["product_id", "location_id", "period"], how="left").fillna({"y": 0.0})
+    return frame.astype(columns).sort_values(["product_id", "location_id", "period"], ignore_index=True)
 
 
 # --- reads ------------------------------------------------------------------------------------------------------------

@@ -9,13 +9,22 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from functools import partial
+from typing import TypeVar
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
-from sqlalchemy import Connection, Engine, bindparam, text
+from sqlalchemy import Connection, Engine, bindparam, func, select, text
+
+from data_access import schema
 
 DateLike = dt.date | None
+T = TypeVar("T")
 
 
 def read_frame(
@@ -243,3 +252,308 @@ def inventory_levels(engine: Engine, as_of: dt.date, demand_days: int = 90) -> p
         )
     frame["daily_demand"] = frame["demand_units"] / demand_days
     return frame
+
+
+# --- reads at once, in one snapshot ---------------------------------------------------------------------------------
+
+Read = Callable[[Connection], T]
+
+
+@contextmanager
+def reads_in_one_snapshot(engine: Engine) -> Iterator[Callable[[list[Read]], list]]:
+    """A runner of independent reads (functions of a connection) that all see one snapshot of the database.
+
+    PostgreSQL: the reads given to one call run at once, each on its own connection, in REPEATABLE READ
+    transactions importing the snapshot this context exports (they see the same data, as one query would), so a
+    slow read uses another core. Elsewhere (SQLite): one after another, on one connection.
+    """
+    with engine.connect() as first:
+        if engine.dialect.name != "postgresql":
+            yield lambda reads: [read(first) for read in reads]
+            return
+        first = first.execution_options(isolation_level="REPEATABLE READ")
+        snapshot = first.exec_driver_sql("SELECT pg_export_snapshot()").scalar_one()
+
+        def in_snapshot(read: Read) -> T:
+            with engine.connect() as connection:
+                connection = connection.execution_options(isolation_level="REPEATABLE READ")
+                connection.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+                return read(connection)
+
+        def run(reads: list[Read]) -> list:
+            if len(reads) < 2:
+                return [read(first) for read in reads]
+            with ThreadPoolExecutor(max_workers=len(reads) - 1) as pool:
+                others = [pool.submit(in_snapshot, read) for read in reads[1:]]
+                return [reads[0](first), *(future.result() for future in others)]
+
+        yield run
+
+
+# --- the ledger in compact form, for valuation -------------------------------------------------------------------
+
+#: Per group (``{keys}``) and day (``{day}``) from ``:since`` (inclusive) to ``:until``: the sum of the day's issues
+#: (and rows of qty 0) and the first and last ts among them (``{first}``, ``{last}``), summed in the database.
+_ISSUE_DAYS = """
+SELECT {keys}, SUM(qty), {first}, {last}
+  FROM fact_inventory_movement
+ WHERE ts >= :since AND ts < :until AND NOT qty > 0
+ GROUP BY {keys}, {day}
+"""
+#: Every receipt (qty > 0) up to ``:until``, row by row.
+_RECEIPTS = """
+SELECT id, product_id, location_id, ts, qty, unit_cost
+  FROM fact_inventory_movement
+ WHERE ts < :until AND qty > 0
+"""
+#: PostgreSQL sums the issue days in this many parts (ranges of whole days) at once: a hash aggregation of millions
+#: of rows is single-threaded, and the parts spread it over the cores.
+ISSUE_DAY_PARTS = 3
+
+
+def _day_of_ts(dialect: str) -> str:
+    """The calendar day of ``ts`` in the dialect's words (SQLite keeps timestamps as ISO text)."""
+    return "CAST(ts AS DATE)" if dialect == "postgresql" else "substr(ts, 1, 10)"
+
+
+def _read_receipts(connection: Connection, until: dt.datetime) -> pd.DataFrame:
+    frame = read_frame(connection, _RECEIPTS, ["id", "product_id", "location_id", "ts", "qty", "unit_cost"],
+                       date_columns=("ts",), params={"until": until})
+    frame = frame.astype({"id": np.int64, "product_id": np.int64, "location_id": np.int64})
+    for name in ("qty", "unit_cost"):
+        frame[name] = pd.to_numeric(frame[name]).astype(float)
+    return frame
+
+
+def _read_issue_days(connection: Connection, keys: list[str], since: dt.datetime, until: dt.datetime) -> pd.DataFrame:
+    """``_ISSUE_DAYS`` as product_id[, location_id], qty, first_ts, last_ts (datetime64[ns]).
+
+    PostgreSQL sends the times as epoch seconds (printing millions of timestamps costs it more than floats); a
+    float64 holds them to a fraction of a microsecond, so rounding to whole microseconds gives them back exactly.
+    """
+    postgres = connection.dialect.name == "postgresql"
+    first, last = (("date_part('epoch', MIN(ts))", "date_part('epoch', MAX(ts))") if postgres
+                   else ("MIN(ts)", "MAX(ts)"))
+    sql = _ISSUE_DAYS.format(keys=", ".join(keys), day=_day_of_ts(connection.dialect.name), first=first, last=last)
+    frame = read_frame(connection, sql, [*keys, "qty", "first_ts", "last_ts"],
+                       date_columns=() if postgres else ("first_ts", "last_ts"), params={"since": since, "until": until})
+    if postgres:
+        for name in ("first_ts", "last_ts"):
+            micros = np.rint(pd.to_numeric(frame[name]).to_numpy(float) * 1e6).astype(np.int64)
+            frame[name] = (micros * 1000).astype("datetime64[ns]")
+    frame[keys] = frame[keys].astype(np.int64)
+    frame["qty"] = pd.to_numeric(frame["qty"]).astype(float)
+    return frame
+
+
+def _read_product_names(connection: Connection) -> pd.DataFrame:
+    frame = read_frame(connection, "SELECT id, sku, category FROM dim_product", ["product_id", "sku", "category"],
+                       text_columns=("sku", "category"))
+    return frame.astype({"product_id": np.int64})
+
+
+def _read_single_issues(connection: Connection, until: dt.datetime, windows: list[tuple[int, int, dt.date]],
+                        chunk: int = 2_000) -> pd.DataFrame:
+    """The issues (qty ≤ 0) of (product_id, location_id, day) ``windows``, one row each, found through the
+    (product, location, ts) index: id, product_id, location_id, ts, qty."""
+    stamp = "TIMESTAMP '{}'" if connection.dialect.name == "postgresql" else "'{}'"  # SQLite: ISO text
+    found = [pd.DataFrame({"id": np.zeros(0, np.int64), "product_id": np.zeros(0, np.int64),
+                           "location_id": np.zeros(0, np.int64), "ts": pd.to_datetime([]), "qty": np.zeros(0)})]
+    for start in range(0, len(windows), chunk):
+        values = ", ".join(
+            f"({p}, {loc}, {stamp.format(day.isoformat())}, {stamp.format((day + dt.timedelta(days=1)).isoformat())})"
+            for p, loc, day in windows[start:start + chunk]
+        )
+        sql = f"""
+        SELECT m.id, m.product_id, m.location_id, m.ts, m.qty
+          FROM (VALUES {values}) AS w
+          JOIN fact_inventory_movement m
+            ON m.product_id = w.column1 AND m.location_id = w.column2 AND m.ts >= w.column3 AND m.ts < w.column4
+         WHERE m.ts < :until AND NOT m.qty > 0
+        """
+        found.append(read_frame(connection, sql, ["id", "product_id", "location_id", "ts", "qty"],
+                                date_columns=("ts",), params={"until": until}))
+    return pd.concat(found, ignore_index=True).astype({"id": np.int64, "product_id": np.int64,
+                                                       "location_id": np.int64, "qty": float})
+
+
+def _unique(values: np.ndarray) -> np.ndarray:
+    """The distinct values, sorted (by sorting: faster than a hash table on millions of int64)."""
+    ordered = np.sort(values)
+    return ordered[np.concatenate(([True], ordered[1:] != ordered[:-1]))] if len(ordered) else ordered
+
+
+def _packed_keys(frame: pd.DataFrame, keys: list[str]) -> np.ndarray:
+    """product_id (and location_id) packed into one int64 that sorts as the pair."""
+    packed = frame["product_id"].to_numpy(np.int64) << 32
+    return packed + frame["location_id"].to_numpy(np.int64) if len(keys) == 2 else packed
+
+
+def _stamps(values: pd.Series) -> np.ndarray:
+    return values.to_numpy(dtype="datetime64[ns]").astype(np.int64)
+
+
+class _Receipts:
+    """The receipts in valuation order, (group, ts, location_id, id), and counts of those before a time."""
+
+    def __init__(self, receipts: pd.DataFrame, groups: np.ndarray, n_groups: int) -> None:
+        ts, loc, ids = _stamps(receipts["ts"]), receipts["location_id"].to_numpy(np.int64), \
+            receipts["id"].to_numpy(np.int64)
+        order = np.lexsort((ids, loc, ts, groups))
+        self.group, self.ts, self.loc, self.id = groups[order], ts[order], loc[order], ids[order]
+        self.qty = receipts["qty"].to_numpy(float)[order]
+        self.cost = receipts["unit_cost"].to_numpy(float)[order]
+        self.first = np.searchsorted(self.group, np.arange(n_groups + 1))  # each group's first receipt
+        # (group, ts) packed into one ascending int64: ts as microseconds from the earliest receipt when that fits,
+        # else as its rank among the receipts' ts.
+        self._low = int(self.ts.min()) - 1000 if len(self.ts) else 0
+        span = (int(self.ts.max()) - self._low) // 1000 + 2 if len(self.ts) else 2
+        self._micro = n_groups * span < 1 << 62 and not (self.ts % 1000).any()
+        if self._micro:
+            self._width, self._span = span, span
+            self._packed = self.group * span + (self.ts - self._low) // 1000
+        else:
+            self._stamps = _unique(self.ts)
+            self._width = len(self._stamps) + 1
+            self._packed = self.group * self._width + np.searchsorted(self._stamps, self.ts)
+
+    def key(self, group: np.ndarray, stamp: np.ndarray, side: str = "left") -> np.ndarray:
+        """Packed (group, stamp): the receipts of ``group`` with ts < ``stamp`` (side 'left') or ts ≤ ``stamp``
+        ('right') are those whose packed key is below it."""
+        if self._micro:
+            offset = np.clip(stamp - self._low, 0, (self._span - 1) * 1000)  # ns after the low mark
+            # ts < stamp ⇔ µs(ts) < ceil(offset / 1000); ts ≤ stamp ⇔ µs(ts) < floor(offset / 1000) + 1
+            rank = -(-offset // 1000) if side == "left" else offset // 1000 + 1
+        else:
+            rank = np.searchsorted(self._stamps, stamp, side=side)
+        return group * self._width + rank
+
+    def before(self, group: np.ndarray, stamp: np.ndarray, side: str = "left") -> np.ndarray:
+        """How many receipts of ``group`` have ts < ``stamp`` (side 'left') or ts ≤ ``stamp`` ('right'); fastest
+        with the (group, stamp) pairs in ascending order."""
+        return np.searchsorted(self._packed, self.key(group, stamp, side), side="left") - self.first[group]
+
+
+def _single_epochs(receipts: _Receipts, group: np.ndarray, singles: pd.DataFrame) -> np.ndarray:
+    """How many receipts of its group come before each single issue in (ts, location_id, id) order."""
+    ts, loc, ids = _stamps(singles["ts"]), singles["location_id"].to_numpy(np.int64), \
+        singles["id"].to_numpy(np.int64)
+    n = len(receipts.group)
+    is_receipt = np.concatenate((np.ones(n, bool), np.zeros(len(group), bool)))
+    order = np.lexsort((np.concatenate((receipts.id, ids)), np.concatenate((receipts.loc, loc)),
+                        np.concatenate((receipts.ts, ts)), np.concatenate((receipts.group, group))))
+    earlier = np.cumsum(is_receipt[order]) - is_receipt[order]  # receipts earlier in the merged order
+    epochs = np.empty(len(group), np.int64)
+    epochs[order[~is_receipt[order]] - n] = earlier[~is_receipt[order]]
+    return epochs - receipts.first[group]
+
+
+def _compact(receipts: _Receipts, groups: np.ndarray, issue_group: np.ndarray, issue_epoch: np.ndarray,
+             issue_ts: np.ndarray, issue_qty: np.ndarray, keys: list[str]) -> pd.DataFrame:
+    """Receipts row by row and the issues summed per (group, epoch, month), in valuation order (see
+    ``compact_ledger``); epoch = how many receipts of the group come before the issue."""
+    month = issue_ts.astype("datetime64[ns]").astype("datetime64[M]").astype(np.int64)
+    if len(month):
+        month = month - month.min()
+        order = np.argsort((issue_group * (int(issue_epoch.max()) + 1) + issue_epoch) * (int(month.max()) + 1) + month,
+                           kind="stable")  # nearly in order already
+    else:
+        order = np.zeros(0, np.int64)
+    group, epoch, ts, qty, month = (a[order] for a in (issue_group, issue_epoch, issue_ts, issue_qty, month))
+    cut = np.ones(len(order), bool)
+    cut[1:] = (group[1:] != group[:-1]) | (epoch[1:] != epoch[:-1]) | (month[1:] != month[:-1])
+    starts = np.flatnonzero(cut)
+    segment_group, segment_epoch = group[starts], epoch[starts]
+    segment_qty = np.add.reduceat(qty, starts) if len(starts) else np.zeros(0)
+    segment_ts = np.maximum.reduceat(ts, starts) if len(starts) else np.zeros(0, np.int64)
+    # Valuation order: receipt k (position k), then the segments of epoch k by ts, then receipt k + 1.
+    position = np.arange(len(receipts.group)) - receipts.first[receipts.group] + 1
+    all_group = np.concatenate((receipts.group, segment_group))
+    all_position = np.concatenate((position, segment_epoch))
+    kind = np.concatenate((np.zeros(len(receipts.group), np.int8), np.ones(len(segment_group), np.int8)))
+    stamp = np.concatenate((receipts.ts, segment_ts))
+    order = np.lexsort((stamp, kind, all_position, all_group))
+    packed = groups[all_group[order]]
+    out = pd.DataFrame({"product_id": packed >> 32})
+    if len(keys) == 2:
+        out["location_id"] = packed & ((1 << 32) - 1)
+    out["ts"] = stamp[order].astype("datetime64[ns]")
+    out["qty"] = np.concatenate((receipts.qty, segment_qty))[order]
+    out["unit_cost"] = np.concatenate((receipts.cost, np.full(len(segment_group), np.nan)))[order]
+    return out
+
+
+def _day_ranges(first: dt.date, last: dt.date, parts: int) -> list[tuple[dt.datetime, dt.datetime]]:
+    """[since, until) ranges of whole days covering ``first`` to ``last``, in at most ``parts`` parts."""
+    days = (last - first).days + 1
+    step = max(-(-days // max(parts, 1)), 1)
+    starts = [first + dt.timedelta(days=k) for k in range(0, days, step)]
+    bounds = [dt.datetime.combine(day, dt.time()) for day in (*starts, last + dt.timedelta(days=1))]
+    return list(zip(bounds[:-1], bounds[1:], strict=True))
+
+
+def compact_ledger(engine: Engine, as_of: dt.date, by_location: bool = False) -> pd.DataFrame:
+    """The ledger up to the end of ``as_of`` with its issues summed between receipts: what ``analytics.valuation``
+    values exactly as the full ``ledger``, from hundreds of thousands of rows instead of millions.
+
+    A *group* is a product (``by_location``: a product-location); its movements are in (ts, location_id, id)
+    order, the valuation's. Receipts (qty > 0) stay row by row. The other movements (issues, and rows of qty 0)
+    are summed per *segment*: those between the same two consecutive receipts of the group and in the same
+    calendar month, placed at the ts of the segment's last movement. Every method gives the same figures, up to
+    the rounding of the sums:
+
+    - FIFO: an issue costs C(I_after) − C(I_before) on the receipts' cost curve, so a segment costs the sum of its
+      issues' costs and the ending value (V_total − C(I_total)) is unchanged;
+    - moving average: the average changes only at receipts, so every issue of a segment is charged the same one;
+    - standard cost: only quantities count;
+    - per period: a segment lies in one month;
+    - negative stock: between two receipts the balance only falls, so it is lowest at a segment's end, and a
+      segment takes stock below zero exactly when one of its issues did (the error then names the segment, not
+      the single movement: value ``ledger`` for that).
+
+    The database sums issues per group and day in one pass (on PostgreSQL in ``ISSUE_DAY_PARTS`` ranges of days at
+    once, all reads in one snapshot), with the day's first and last issue ts; a day whose first-to-last span holds
+    a receipt of its group (receipts and issues at overlapping times of one day: rare) is read movement by
+    movement. Columns: product_id, [location_id,] ts, qty, unit_cost (NaN on summed rows), sku, category.
+    """
+    until = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time())
+    keys = ["product_id", "location_id"] if by_location else ["product_id"]
+    movement = schema.fact_inventory_movement
+    with reads_in_one_snapshot(engine) as run:
+        first_ts, locations = run([
+            lambda c: c.execute(select(func.min(movement.c.ts))).scalar(),
+            lambda c: [int(i) for i in c.execute(select(schema.dim_location.c.id)).scalars()],
+        ])
+        first_day = min(pd.Timestamp(first_ts).date(), as_of) if first_ts is not None else as_of
+        parts = ISSUE_DAY_PARTS if engine.dialect.name == "postgresql" else 1
+        receipts, names, *days = run([
+            partial(_read_receipts, until=until), _read_product_names,
+            *(partial(_read_issue_days, keys=keys, since=since, until=min(end, until))
+              for since, end in _day_ranges(first_day, as_of, parts)),
+        ])
+        days = pd.concat(days, ignore_index=True)
+        groups = _unique(np.concatenate((_packed_keys(receipts, keys), _packed_keys(days, keys))))
+        index = _Receipts(receipts, np.searchsorted(groups, _packed_keys(receipts, keys)), len(groups))
+        day_group = np.searchsorted(groups, _packed_keys(days, keys))
+        first, last = _stamps(days["first_ts"]), _stamps(days["last_ts"])
+        order = np.argsort(index.key(day_group, first))  # by group and time: searches and segments run in order
+        day_group, first, last = day_group[order], first[order], last[order]
+        day_qty = days["qty"].to_numpy(float)[order]
+        day_epoch = index.before(day_group, first, "left")
+        ambiguous = index.before(day_group, last, "right") > day_epoch
+        packed = groups[day_group[ambiguous]]
+        windows = [(int(p), int(loc), pd.Timestamp(t).date())
+                   for p, locs, t in zip(packed >> 32, packed & ((1 << 32) - 1), first[ambiguous], strict=True)
+                   for loc in ([locs] if by_location else locations)]
+        (singles,) = run([partial(_read_single_issues, until=until, windows=windows)])
+    single_group = np.searchsorted(groups, _packed_keys(singles, keys))
+    clear = ~ambiguous
+    compact = _compact(
+        index, groups,
+        np.concatenate((day_group[clear], single_group)),
+        np.concatenate((day_epoch[clear], _single_epochs(index, single_group, singles))),
+        np.concatenate((last[clear], _stamps(singles["ts"]))),
+        np.concatenate((day_qty[clear], singles["qty"].to_numpy(float))),
+        keys,
+    )
+    return compact.merge(names, on="product_id", how="left")

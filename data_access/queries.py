@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from functools import partial
 from typing import Any
 
+import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, Date, DateTime, Engine, bindparam, func, select, text
+from sqlalchemy import Connection, Date, DateTime, Engine, Float, bindparam, func, select, text
 
 from data_access import derived, schema
 from data_access.derived import days_between
-from data_access.frames import CANCELLED_BY_AS_OF, LINE_SHIP
+from data_access.frames import CANCELLED_BY_AS_OF, LINE_SHIP, reads_in_one_snapshot
 
 #: Per order line, as of a date: quantity shipped by then, shipped by the requested date,
 #: cancelled by then, and the last ship date. The same state ``frames.order_lines`` returns
@@ -502,3 +504,156 @@ def backorder_counts(engine: Engine, as_of: dt.date, since: dt.date, by: tuple[s
     if monthly:
         frame["period"] = pd.to_datetime(frame["period"] + "-01")
     return frame.sort_values(names).reset_index(drop=True) if names else frame
+
+
+# --- backorder cost and lost sales (Finance) --------------------------------------------------------------------------
+
+#: Due lines requested in [since_date, as_of] in their state at ``:as_of``: those of orders closed by then from the
+#: derived line state (final once the order closed); the others (``_UNSETTLED``), or all, line by line.
+_COST_LINES_SETTLED = """
+    SELECT st.product_id, st.requested_date, st.qty_ordered, st.net_price, st.shipped,
+           st.shipped_by_requested AS sbr, st.last_ship,
+           CASE WHEN st.qty_cancelled > 0 AND st.cancel_effective <= :as_of THEN st.qty_cancelled ELSE 0 END
+               AS cancelled,
+           st.cancelled_on
+      FROM fact_order_line_state st
+     WHERE st.order_closed_on <= :as_of AND st.order_date <= :as_of
+       AND st.requested_date >= :from_date AND st.requested_date <= :to_date"""
+_COST_LINES_LIVE = """
+    SELECT l.product_id, l.requested_date, l.qty_ordered, l.unit_price * (1 - l.discount) AS net_price,
+           COALESCE(s.shipped, 0) AS shipped, COALESCE(s.shipped_by_requested, 0) AS sbr, s.last_ship,
+           """ + CANCELLED_BY_AS_OF + """ AS cancelled,
+           COALESCE(l.cancelled_date, l.requested_date) AS cancelled_on
+      FROM {lines} l
+      LEFT JOIN line_ship s ON s.order_line_id = l.id
+     WHERE l.order_date <= :as_of AND l.requested_date >= :from_date AND l.requested_date <= :to_date"""
+_BACKORDER_COSTS = """WITH{unsettled}{line_ship}{comma} cost_lines AS ({lines}
+), costed AS (
+    SELECT p.category, c.requested_date, c.qty_ordered, c.net_price, c.shipped, p.unit_cost,
+           CASE WHEN c.sbr < c.qty_ordered - 1e-9 THEN 1 ELSE 0 END AS backordered,
+           c.qty_ordered - CASE WHEN c.sbr < 0 THEN 0 WHEN c.sbr > c.qty_ordered THEN c.qty_ordered ELSE c.sbr END
+               AS units,
+           CASE WHEN c.sbr < c.qty_ordered - 1e-9 AND c.cancelled > 1e-9 AND c.cancelled_on >= c.requested_date
+                     AND c.cancelled_on <= :as_of THEN c.cancelled ELSE 0 END AS lost_units,
+           CASE WHEN {days} > 0 THEN {days} ELSE 0 END AS days
+      FROM (
+        SELECT x.*,
+               CASE WHEN x.qty_ordered - x.shipped - x.cancelled > 1e-9 THEN :as_of
+                    WHEN {ended} > :as_of THEN :as_of ELSE {ended} END AS ended
+          FROM cost_lines x
+      ) c
+      JOIN dim_product p ON p.id = c.product_id
+)
+SELECT category, requested_date,
+       COUNT(*) AS lines_due,
+       SUM(backordered) AS lines_backordered,
+       SUM(CASE WHEN backordered = 1 THEN units ELSE 0 END) AS units_backordered,
+       SUM(CASE WHEN backordered = 1 THEN units * days ELSE 0 END) AS backlog_unit_days,
+       SUM(lost_units) AS cancelled_units,
+       SUM(lost_units * net_price) AS lost_revenue,
+       SUM(CASE WHEN lost_units > 0 THEN lost_units * (net_price - unit_cost) ELSE 0 END) AS lost_margin,
+       SUM(CASE WHEN lost_units > 0 AND (net_price - unit_cost) IS NULL THEN 1 ELSE 0 END) AS lost_margin_unknown,
+       SUM(CASE WHEN backordered = 1 AND units * days > 0 THEN units * days * unit_cost * :carrying_rate / 365
+                ELSE 0 END) AS carrying_cost,
+       SUM(CASE WHEN backordered = 1 AND units * days > 0 AND unit_cost IS NULL THEN 1 ELSE 0 END)
+           AS carrying_cost_unknown,
+       SUM(shipped * net_price) AS revenue
+  FROM costed
+ GROUP BY category, requested_date
+"""
+#: Columns of ``analytics.backorders.backorder_cost`` after the group keys.
+BACKORDER_COST_COLUMNS = ["lines_due", "lines_backordered", "units_backordered", "backlog_unit_days",
+                          "cancelled_units", "lost_revenue", "lost_margin", "expediting_cost", "expediting_recorded",
+                          "carrying_cost", "backorder_cost", "revenue", "backorder_cost_to_sales"]
+_SUMMED = ["lines_due", "lines_backordered", "units_backordered", "backlog_unit_days", "cancelled_units",
+           "lost_revenue", "lost_margin", "lost_margin_unknown", "carrying_cost", "carrying_cost_unknown", "revenue"]
+
+
+def _backorder_costs_sql(dialect: str, part: str) -> str:
+    """The backorder cost sums per category and day requested (see ``backorder_cost_sums``) of the lines of
+    ``part``: "settled" (orders closed by ``:as_of``, from the derived line state), "unsettled" (the others, line by
+    line) or "all" (every line, line by line)."""
+    ended = ("CASE WHEN x.last_ship IS NULL AND x.cancelled <= 1e-9 THEN x.requested_date "
+             "WHEN x.last_ship IS NULL THEN x.cancelled_on WHEN x.cancelled <= 1e-9 THEN x.last_ship "
+             "WHEN x.last_ship > x.cancelled_on THEN x.last_ship ELSE x.cancelled_on END")
+    window = "AND l.requested_date >= :from_date AND l.requested_date <= :to_date"
+    unsettled = line_ship = ""
+    if part == "settled":
+        lines = _COST_LINES_SETTLED
+    elif part == "unsettled":
+        unsettled = _UNSETTLED_POSTGRES if dialect == "postgresql" else _UNSETTLED
+        line_ship = (_LINE_SHIP_POSTGRES if dialect == "postgresql"
+                     else LINE_SHIP.format(lines="unsettled_lines", line_window=window))
+        lines = _COST_LINES_LIVE.format(lines="unsettled_lines")
+    else:
+        line_ship = LINE_SHIP.format(lines="fact_sales_order_line", line_window=window)
+        lines = _COST_LINES_LIVE.format(lines="fact_sales_order_line")
+    return _BACKORDER_COSTS.format(
+        unsettled=unsettled, line_ship=line_ship, comma="," if line_ship else "", lines=lines, ended=ended, days=days_between("c.ended", "c.requested_date", dialect),
+    )
+
+
+def backorder_cost_sums(engine: Engine, as_of: dt.date, since: dt.date, carrying_rate: float,
+                        use_derived: bool | None = None) -> pd.DataFrame:
+    """The sums of ``analytics.backorders.backorder_cost`` per category and month requested (summed per category
+    and day requested in the database, then per month).
+
+    Over the due lines requested from ``since`` to ``as_of`` (ordered by ``as_of``), in their state at ``as_of``,
+    with the same per-line formulas (see ``analytics.backorders.backorder_line_costs``): a line is backordered when
+    shipped_by_requested < qty_ordered − 1e-9; units = qty_ordered − min(max(shipped by requested, 0), qty_ordered);
+    days = max(end − requested_date, 0), end = as_of while qty is open, else min(later of last ship and
+    cancellation (requested date when neither), as_of); lost units = qty cancelled by as_of, on or after the
+    requested date (a null cancelled date counts as the requested date), of a backordered line; carrying cost =
+    units × days × unit_cost × carrying_rate / 365 where units × days > 0; lost margin = lost units × (net price −
+    unit_cost) where lost units > 0; lost revenue = lost units × net price; revenue = qty shipped by as_of × net
+    price over all due lines. ``*_unknown`` count the lines whose cost needs a missing unit_cost (the group's sum is
+    then unknown). Closed orders are read from the derived line state when it is current (``use_derived`` None),
+    the open ones line by line, both at once in one snapshot; both ways give the same sums (a test holds them
+    together).
+
+    Columns: category, period (first day of the month, datetime64), then ``_SUMMED``.
+    """
+    values = {"as_of": as_of, "from_date": since, "to_date": as_of, "carrying_rate": float(carrying_rate)}
+
+    def part_sums(part: str, connection: Connection) -> list[tuple]:
+        sql = _params(_backorder_costs_sql(connection.dialect.name, part)).bindparams(
+            bindparam("carrying_rate", type_=Float), bindparam("from_date", type_=Date), bindparam("to_date", type_=Date))
+        return [tuple(row) for row in connection.execute(sql, values).all()]
+
+    with reads_in_one_snapshot(engine) as run:
+        if use_derived is None:
+            (use_derived,) = run([derived.is_current])
+        parts = run([partial(part_sums, part) for part in (("settled", "unsettled") if use_derived else ("all",))])
+    frame = pd.DataFrame([row for rows in parts for row in rows], columns=["category", "day", *_SUMMED])
+    frame["period"] = pd.to_datetime(frame.pop("day")).dt.to_period("M").dt.start_time.astype("datetime64[ns]")
+    frame["category"] = frame["category"].astype(object)
+    for name in _SUMMED:
+        frame[name] = pd.to_numeric(frame[name]).astype(float)
+    return frame.groupby(["category", "period"], dropna=False, sort=True)[_SUMMED].sum().reset_index()
+
+
+def backorder_cost_from_sums(sums: pd.DataFrame, by: tuple[str, ...] = (), monthly: bool = False) -> pd.DataFrame:
+    """``analytics.backorders.backorder_cost`` grouped ``by`` (() or ("category",)) and, with ``monthly``, per month
+    requested (``period``), from ``backorder_cost_sums``: the sums added up per group, then
+    backorder_cost = lost_margin + expediting_cost (0: not recorded) + carrying_cost, backorder_cost_to_sales =
+    backorder_cost / revenue (NaN when revenue is 0); lost_margin and carrying_cost are NaN in a group with a line
+    whose cost needs a missing unit_cost."""
+    unknown = set(by) - {"category"}
+    if unknown:
+        raise ValueError(f"backorder cost sums are per category only, not {sorted(unknown)}")
+    keys = [*by, *(["period"] if monthly else [])]
+    if keys:
+        missing = bool(sums[keys].isna().to_numpy().any())
+        out = sums.groupby(keys, sort=True, dropna=not missing)[_SUMMED].sum().reset_index()
+        out = out[out["lines_due"] > 0].reset_index(drop=True)
+    else:
+        out = pd.DataFrame({name: [sums[name].sum()] for name in _SUMMED})
+    for name in ("lines_due", "lines_backordered"):
+        out[name] = out[name].astype(np.int64)
+    for name in ("lost_margin", "carrying_cost"):
+        out[name] = out[name].where(out.pop(f"{name}_unknown") == 0)
+    out["expediting_cost"] = 0.0
+    out["expediting_recorded"] = False
+    out["backorder_cost"] = out["lost_margin"] + out["expediting_cost"] + out["carrying_cost"]
+    out["backorder_cost_to_sales"] = out["backorder_cost"] / out["revenue"].where(out["revenue"] != 0)
+    return out[[*keys, *BACKORDER_COST_COLUMNS]]

@@ -14,6 +14,7 @@ from analytics.demand_plan import apply_overrides
 from analytics.report import headline
 from data_access import app_reads, forecasts, frames, marketing_reads, order_reads
 from data_access import promising as store
+from data_access import queries as finance_reads
 from data_access import replenishment as replenishment_reads
 from data_access import warehouse as warehouse_store
 from data_access.config import load_settings
@@ -75,23 +76,43 @@ def trend(as_of: dt.date) -> pd.DataFrame:
 
 @st.cache_data(ttl=SLOW_TTL_SECONDS, show_spinner=False)
 def ledger(as_of: dt.date) -> pd.DataFrame:
-    """The inventory ledger up to ``as_of`` (for valuation)."""
+    """The inventory ledger up to ``as_of``, movement by movement (read only to name the movement an error is about)."""
     return frames.ledger(engine(), as_of)
+
+
+@st.cache_data(ttl=SLOW_TTL_SECONDS, show_spinner="Reading the inventory ledger…")
+def compact_ledger(as_of: dt.date, by_location: bool) -> pd.DataFrame:
+    """The ledger up to ``as_of`` with its issues summed between receipts (``frames.compact_ledger``): valued as the
+    full ledger, per product (or product-location with ``by_location``)."""
+    return frames.compact_ledger(engine(), as_of, by_location=by_location)
 
 
 @st.cache_data(ttl=SLOW_TTL_SECONDS, show_spinner="Valuing the inventory…")
 def valuation_table(as_of: dt.date, method: str, by_location: bool) -> pd.DataFrame:
-    """Valuation per product (and location) with sku and category, as of the end of ``as_of``."""
+    """Valuation per product (and location) with sku and category, as of the end of ``as_of``.
+
+    From the compact ledger; when that cannot be valued (ValueError: negative stock, a receipt without cost), from
+    the full ledger, whose error names the single movement.
+    """
     standard = frames.standard_costs(engine()) if method == "standard" else None
-    return valuation.valuation_table(ledger(as_of), as_of, method, standard, by_location=by_location)
+    try:
+        return valuation.valuation_table(compact_ledger(as_of, by_location), as_of, method, standard,
+                                         by_location=by_location)
+    except ValueError:
+        return valuation.valuation_table(ledger(as_of), as_of, method, standard, by_location=by_location)
 
 
 @st.cache_data(ttl=SLOW_TTL_SECONDS, show_spinner="Computing COGS per period…")
 def cogs_table(as_of: dt.date, method: str, freq: str) -> pd.DataFrame:
-    """COGS and closing value per period and category."""
-    movements = ledger(as_of)
+    """COGS and closing value per period and category (from the compact ledger, as ``valuation_table``)."""
     standard = frames.standard_costs(engine()) if method == "standard" else None
-    periods = valuation.cogs_by_period(movements[["product_id", "ts", "qty", "unit_cost"]], freq, method, standard)
+    columns = ["product_id", "ts", "qty", "unit_cost"]
+    movements = compact_ledger(as_of, False)
+    try:
+        periods = valuation.cogs_by_period(movements[columns], freq, method, standard)
+    except ValueError:  # raised again from the full ledger, naming the single movement
+        movements = ledger(as_of)
+        periods = valuation.cogs_by_period(movements[columns], freq, method, standard)
     periods = periods.merge(movements.drop_duplicates("product_id")[["product_id", "category"]], on="product_id")
     summed = periods.groupby(["period", "category"], as_index=False)[["cogs", "ending_value"]].sum()
     summed["period"] = summed["period"].dt.start_time
@@ -99,8 +120,18 @@ def cogs_table(as_of: dt.date, method: str, freq: str) -> pd.DataFrame:
 
 
 @st.cache_data(ttl=SLOW_TTL_SECONDS, show_spinner="Costing the backorders…")
+def backorder_cost_sums(as_of: dt.date, since: dt.date) -> pd.DataFrame:
+    """Backorder cost sums per category and month requested of the lines requested from ``since`` (in the database)."""
+    return finance_reads.backorder_cost_sums(engine(), as_of, since, backorders.CARRYING_RATE)
+
+
+@st.cache_data(ttl=SLOW_TTL_SECONDS, show_spinner="Costing the backorders…")
 def backorder_economics(as_of: dt.date, since: dt.date, by: tuple[str, ...], freq: str | None) -> pd.DataFrame:
-    """Backorder cost, lost sales and their share of sales of the lines requested from ``since``."""
+    """Backorder cost, lost sales and their share of sales of the lines requested from ``since``
+    (``analytics.backorders.backorder_cost``): from the sums the database makes per category and month when
+    grouped by category and/or month, else from the order lines."""
+    if set(by) <= {"category"} and freq in (None, "M"):
+        return finance_reads.backorder_cost_from_sums(backorder_cost_sums(as_of, since), by, monthly=freq == "M")
     lines = order_lines(as_of, since)
     return backorders.backorder_cost(lines, as_of, by=list(by), freq=freq)
 
@@ -248,7 +279,7 @@ def forecast_overrides() -> pd.DataFrame:
     return forecasts.overrides(engine())
 
 
-@st.cache_data(ttl=TTL_SECONDS, show_spinner="Reading the forecast run…")
+@st.cache_data(ttl=SLOW_TTL_SECONDS, show_spinner="Reading the forecast run…")
 def forecast_run_rows(run_id: int) -> pd.DataFrame:
     """All periods of one run with names (a run is never changed once stored)."""
     return forecasts.forecast_frame(engine(), run_id)
@@ -260,10 +291,17 @@ def final_forecast(run_id: int) -> pd.DataFrame:
     return apply_overrides(forecast_run_rows(run_id), forecast_overrides(), product_catalog())
 
 
-@st.cache_data(ttl=TTL_SECONDS, show_spinner="Reading the weekly demand…")
-def weekly_actuals(end: dt.date) -> pd.DataFrame:
-    """Weekly demand of every product-location up to the last complete week on or before ``end``."""
-    return forecasts.weekly_demand(engine(), end)
+@st.cache_data(ttl=SLOW_TTL_SECONDS, show_spinner="Reading the weekly demand…")
+def weekly_actuals(end: dt.date, start: dt.date | None = None) -> pd.DataFrame:
+    """Weekly demand of every product-location up to the last complete week on or before ``end``, of the weeks
+    ending from ``start`` (None: all of them). History, so cached as long as the other slow inputs."""
+    return forecasts.weekly_demand(engine(), end, start=start, series=demand_series(end))
+
+
+@st.cache_data(ttl=SLOW_TTL_SECONDS, show_spinner=False)
+def demand_series(end: dt.date) -> pd.DataFrame:
+    """Every product-location with demand by the last complete week on or before ``end``, with its first week."""
+    return forecasts.demand_series(engine(), end)
 
 
 def refresh_forecasts() -> None:

@@ -45,8 +45,7 @@ if can_plan:
 
 runs, read_at = cache.forecast_runs()
 products, locations = cache.product_catalog(), cache.location_catalog()
-actuals = cache.weekly_actuals(end)
-last_week = actuals["period"].max() if not actuals.empty else pd.Timestamp(end)
+last_week = forecasts.last_complete_week(end) if not cache.demand_series(end).empty else pd.Timestamp(end)
 
 # --- filters ----------------------------------------------------------------------------------------------------------
 left, middle, right = st.columns(3)
@@ -77,6 +76,7 @@ date_from = left.date_input("From week ending", value=(last_week - pd.Timedelta(
 date_to = right.date_input("To week ending", value=window_end.date(), min_value=date_from)
 cache.freshness(read_at)
 st.caption(f"Last complete week ends {last_week:%Y-%m-%d}; demand = units ordered per week (Monday–Sunday).")
+actuals = cache.weekly_actuals(end, date_from)  # only the weeks shown; accuracy reads all of them
 
 
 def narrow(frame: pd.DataFrame, periods: bool = True) -> pd.DataFrame:
@@ -169,7 +169,7 @@ else:
     eval_id = st.selectbox("Measure run", list(eval_labels), format_func=eval_labels.get,
                            help="Runs whose first forecast week has passed; the newest first.")
     measured = narrow(cache.final_forecast(eval_id))
-    scored = demand_plan.forecast_value_added(measured, narrow(actuals, periods=False))
+    scored = demand_plan.forecast_value_added(measured, narrow(cache.weekly_actuals(end), periods=False))
     total = scored.total.iloc[0]
     if not total["observations"]:
         st.info("The selected series have no actual week inside this run's forecast weeks: widen the weeks or "

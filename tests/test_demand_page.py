@@ -11,12 +11,16 @@ import json
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
+from sqlalchemy import Engine
 from streamlit.testing.v1 import AppTest
 
 from data_access import forecasts
 from data_access.engine import make_engine
 from data_access.migrate import upgrade
+from data_access.queries import last_data_date
+from data_access.replenishment import daily_demand
 from etl.loader import load_directory
 from jobs.forecast import run_forecast
 from pages import access
@@ -197,3 +201,57 @@ def test_through_the_router_once_registered(with_runs, tmp_path, monkeypatch) ->
     app.switch_page(DEMAND.path).run()
     assert not app.exception
     assert app.title[0].value == "Demand" and len(app.get("plotly_chart")) == 3 and app.get("download_button")
+
+
+# --- the weekly actuals: only the weeks shown, the same as the job's history --------------------------------------
+
+
+def _reference_history(daily: pd.DataFrame, end: dt.date) -> pd.DataFrame:
+    """``weekly_history`` as it was first written (one date range per series): the reference of the fast one."""
+    stamp = pd.Timestamp(end)
+    last_week = stamp - pd.Timedelta(days=(stamp.day_of_week + 1) % 7)
+    daily = daily[daily["ds"] <= last_week]
+    weekly = (daily.assign(unique_id=daily["product_id"].astype(str) + "@" + daily["location_id"].astype(str))
+              .groupby(["unique_id", pd.Grouper(key="ds", freq="W-SUN")])["y"].sum().reset_index())
+    first = weekly.groupby("unique_id")["ds"].min()
+    grid = pd.concat([pd.DataFrame({"unique_id": uid, "ds": pd.date_range(start, last_week, freq="W-SUN")})
+                      for uid, start in first.items()], ignore_index=True)
+    return grid.merge(weekly, on=["unique_id", "ds"], how="left").fillna({"y": 0.0})
+
+
+def _reference_actuals(history: pd.DataFrame, start: dt.date | None) -> pd.DataFrame:
+    keys = history["unique_id"].astype(str).str.split("@", expand=True)
+    frame = pd.DataFrame({"product_id": keys[0], "location_id": keys[1], "period": history["ds"],
+                          "y": history["y"]}).astype({"product_id": "int64", "location_id": "int64"})
+    if start is not None:
+        frame = frame[frame["period"] >= pd.Timestamp(start)]
+    return frame.sort_values(["product_id", "location_id", "period"], ignore_index=True)
+
+
+def test_weekly_actuals_of_the_weeks_shown_are_the_jobs_history(engine: Engine, small_demo_dir: Path) -> None:
+    """``weekly_demand`` (summed per week in the database, from ``start`` only) = the job's ``weekly_history`` of
+    the daily sums, cut at ``start``; and the vectorised ``weekly_history`` = its first, row-by-row form."""
+    load_directory(engine, small_demo_dir, kind="demo")
+    end = last_data_date(engine)
+    daily = daily_demand(engine, dt.date(1900, 1, 1), end)
+    for cut in (end, end - dt.timedelta(days=3), end - dt.timedelta(days=100)):
+        history = _reference_history(daily, cut)
+        pd.testing.assert_frame_equal(forecasts.weekly_history(daily, cut), history)
+        last_week = forecasts.last_complete_week(cut)
+        assert last_week == history["ds"].max()
+        for start in (None, (last_week - pd.Timedelta(weeks=52)).date(), cut - dt.timedelta(days=30),
+                      dt.date(2026, 3, 4)):
+            pd.testing.assert_frame_equal(forecasts.weekly_demand(engine, cut, start=start),
+                                          _reference_actuals(history, start))
+    product_ids = sorted(daily["product_id"].unique())[:3]
+    location_ids = sorted(daily["location_id"].unique())[:1]
+    some = daily[daily["product_id"].isin(product_ids) & daily["location_id"].isin(location_ids)]
+    pd.testing.assert_frame_equal(
+        forecasts.weekly_demand(engine, end, start=end - dt.timedelta(days=90), product_ids=product_ids,
+                                location_ids=location_ids),
+        _reference_actuals(_reference_history(some, end), end - dt.timedelta(days=90)))
+    series = forecasts.demand_series(engine, end)
+    first = _reference_history(daily, end).groupby("unique_id")["ds"].min()
+    assert len(series) == len(first)
+    assert dict(zip(series["product_id"].astype(str) + "@" + series["location_id"].astype(str),
+                    series["first_period"], strict=True)) == first.to_dict()
