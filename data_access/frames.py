@@ -96,7 +96,8 @@ CANCELLED_BY_AS_OF = (
     "THEN l.qty_cancelled ELSE 0 END"
 )
 
-_ORDER_LINES = "WITH" + LINE_SHIP + """
+#: The ``ORDER_LINE_COLUMNS`` of the lines in ``{lines}`` (a table or CTE), with their shipments from ``line_ship``.
+ORDER_LINE_SELECT = """
 SELECT l.order_no, l.line_no, l.product_id, l.location_id, l.customer_id, l.channel,
        p.sku, p.category, c.segment, c.tier, loc.code,
        l.order_date, l.requested_date, l.promised_date, l.qty_ordered,
@@ -104,13 +105,14 @@ SELECT l.order_no, l.line_no, l.product_id, l.location_id, l.customer_id, l.chan
        """ + CANCELLED_BY_AS_OF + """,
        l.cancelled_date, l.unit_price, l.discount, l.status, l.priority,
        COALESCE(s.shipped_by_requested, 0), s.last_ship, s.last_delivery, p.unit_cost
-  FROM fact_sales_order_line l
+  FROM {lines} l
   JOIN dim_product p ON p.id = l.product_id
   JOIN dim_customer c ON c.id = l.customer_id
   JOIN dim_location loc ON loc.id = l.location_id
   LEFT JOIN line_ship s ON s.order_line_id = l.id
- WHERE l.order_date <= :as_of {line_window}
 """
+
+_ORDER_LINES = "WITH" + LINE_SHIP + ORDER_LINE_SELECT + " WHERE l.order_date <= :as_of {line_window}\n"
 
 ORDER_LINE_COLUMNS = [
     "order_no", "line_no", "product_id", "location_id", "customer_id", "channel", "sku", "category", "segment",

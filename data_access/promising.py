@@ -55,8 +55,8 @@ from data_access import schema
 from data_access.config import Settings, load_settings
 from data_access.engine import reading, transaction, utc_now
 from data_access.frames import (
-    CANCELLED_BY_AS_OF,
     ORDER_LINE_COLUMNS,
+    ORDER_LINE_SELECT,
     po_lines,
     production_orders,
     read_frame,
@@ -612,19 +612,7 @@ WITH short_line AS (
      WHERE sh.ship_date <= :as_of
      GROUP BY sh.order_line_id
 )
-SELECT l.order_no, l.line_no, l.product_id, l.location_id, l.customer_id, l.channel,
-       p.sku, p.category, c.segment, c.tier, loc.code,
-       l.order_date, l.requested_date, l.promised_date, l.qty_ordered,
-       COALESCE(s.shipped, 0),
-       {cancelled},
-       l.cancelled_date, l.unit_price, l.discount, l.status, l.priority,
-       COALESCE(s.shipped_by_requested, 0), s.last_ship, s.last_delivery, p.unit_cost
-  FROM short_line l
-  JOIN dim_product p ON p.id = l.product_id
-  JOIN dim_customer c ON c.id = l.customer_id
-  JOIN dim_location loc ON loc.id = l.location_id
-  LEFT JOIN line_ship s ON s.order_line_id = l.id
- ORDER BY l.order_no, l.line_no
+""" + ORDER_LINE_SELECT.replace("{lines}", "short_line") + """ ORDER BY l.order_no, l.line_no
 """
 
 
@@ -642,7 +630,7 @@ def backordered_lines(connectable: Engine | Connection, as_of: dt.date, since: d
     params: dict[str, Any] = {"as_of": as_of, **({"since": since} if since else {})}
     with reading(connectable) as connection:
         sql = _BACKORDERED_LINES.format(
-            since="AND l.requested_date >= :since" if since else "", cancelled=CANCELLED_BY_AS_OF,
+            since="AND l.requested_date >= :since" if since else "",
             join="CROSS JOIN" if connection.dialect.name == "sqlite" else "JOIN")
         return read_frame(
             connection, sql, ORDER_LINE_COLUMNS,
