@@ -25,10 +25,7 @@ DIMENSIONS = {"category": "Product category", "segment": "Customer segment"}
 FREQS = {"W": "week", "M": "month", "Q": "quarter"}
 
 st.title("Backorders")
-end = cache.data_end()
-if end is None:
-    st.info("The database holds no orders yet. Load data with `python -m etl load DIR` or `python -m etl demo`.")
-    st.stop()
+end = cache.data_end_or_stop()
 as_of = end
 
 left, middle, right = st.columns(3)

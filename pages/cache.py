@@ -46,6 +46,16 @@ def data_end() -> dt.date | None:
     return last_data_date(engine())
 
 
+def data_end_or_stop(what: str = "orders", then: str = "") -> dt.date:
+    """The data's last day; on an empty database the page says what it lacks and how to load it, and stops."""
+    end = data_end()
+    if end is None:
+        st.info(f"The database holds no {what} yet. Load data with `python -m etl load DIR` or `python -m etl demo`"
+                f"{then}.")
+        st.stop()
+    return end
+
+
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def last_load() -> dt.datetime | None:
     """When the last successful data load finished (``etl_run``)."""

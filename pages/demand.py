@@ -23,10 +23,7 @@ can_plan = bool({"planner", "admin"} & set(st.session_state.get("roles") or ()))
 if message := st.session_state.pop("demand_flash", None):
     st.success(message)
 
-end = cache.data_end()
-if end is None:
-    st.info("The database holds no orders yet. Load data with `python -m etl load DIR` or `python -m etl demo`.")
-    st.stop()
+end = cache.data_end_or_stop()
 
 if can_plan:
     with st.expander("Run forecast", expanded=False):

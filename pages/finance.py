@@ -11,10 +11,7 @@ import streamlit as st
 from pages import cache, exports
 
 st.title("Finance")
-end = cache.data_end()
-if end is None:
-    st.info("The database holds no data yet. Load data with `python -m etl load DIR` or `python -m etl demo`.")
-    st.stop()
+end = cache.data_end_or_stop("data")
 
 left, middle, right = st.columns(3)
 as_of = left.date_input("Value the stock at the end of", value=end, max_value=end)

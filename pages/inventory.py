@@ -11,10 +11,7 @@ import streamlit as st
 from pages import cache, exports
 
 st.title("Inventory")
-end = cache.data_end()
-if end is None:
-    st.info("The database holds no stock data yet. Load data with `python -m etl load DIR` or `python -m etl demo`.")
-    st.stop()
+end = cache.data_end_or_stop("stock data")
 
 
 @st.fragment(run_every=cache.TTL_SECONDS)

@@ -16,10 +16,7 @@ from analytics.promising import delayed_customers
 from pages import cache, exports
 
 st.title("Logistics")
-end = cache.data_end()
-if end is None:
-    st.info("The database holds no shipments yet. Load data with `python -m etl load DIR` or `python -m etl demo`.")
-    st.stop()
+end = cache.data_end_or_stop("shipments")
 as_of = end
 shipments, read_at = cache.shipment_delays(as_of)
 cache.freshness(read_at)

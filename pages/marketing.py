@@ -54,10 +54,7 @@ def _window_start(as_of: dt.date, months: int, freq: str) -> dt.date:
 
 
 st.title("Marketing")
-end = cache.data_end()
-if end is None:
-    st.info("The database holds no orders yet. Load data with `python -m etl load DIR` or `python -m etl demo`.")
-    st.stop()
+end = cache.data_end_or_stop()
 as_of = end
 
 left, middle, right = st.columns(3)

@@ -12,10 +12,7 @@ from plotly.subplots import make_subplots
 from pages import cache, exports
 
 st.title("Overview")
-end = cache.data_end()
-if end is None:
-    st.info("The database holds no orders yet. Load data with `python -m etl load DIR` or `python -m etl demo`.")
-    st.stop()
+end = cache.data_end_or_stop()
 
 as_of = st.date_input("As of", value=end, max_value=end, help="Figures count history up to this day.")
 

@@ -14,10 +14,7 @@ from data_access import replenishment as proposals_store
 from pages import cache, exports
 
 st.title("Production")
-end = cache.data_end()
-if end is None:
-    st.info("The database holds no data yet. Load data with `python -m etl load DIR` or `python -m etl demo`.")
-    st.stop()
+end = cache.data_end_or_stop("data")
 
 levels, read_at = cache.stock_levels(end)
 cache.freshness(read_at)

@@ -27,11 +27,7 @@ SCOPE_NAMES = {"item": "One item-location", "category": "A category", "location"
 st.title("Replenishment")
 engine = cache.engine()
 user = st.session_state.get("username") or "planner"
-end = cache.data_end()
-if end is None:
-    st.info("The database holds no orders yet. Load data with `python -m etl load DIR` or `python -m etl demo`, "
-            "then run the replenishment here.")
-    st.stop()
+end = cache.data_end_or_stop("orders", then=", then run the replenishment here")
 cache.freshness()
 proposals_tab, whatif_tab = st.tabs(["Proposals", "What-if simulation"])
 

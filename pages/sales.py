@@ -27,10 +27,7 @@ can_run = bool({"sales", "admin"} & set(st.session_state.get("roles") or ()))
 if message := st.session_state.pop("sales_flash", None):
     st.success(message)
 
-end = cache.data_end()
-if end is None:
-    st.info("The database holds no orders yet. Load data with `python -m etl load DIR` or `python -m etl demo`.")
-    st.stop()
+end = cache.data_end_or_stop()
 as_of = end
 open_lines, backorders, read_at = cache.open_orders(as_of)
 cache.freshness(read_at)

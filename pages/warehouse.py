@@ -25,11 +25,7 @@ user = st.session_state.get("username") or "warehouse"
 if message := st.session_state.pop("warehouse_flash", None):
     st.success(message)
 
-end = cache.data_end()
-if end is None:
-    st.info("The database holds no products or stock yet. Load data with `python -m etl load DIR` or "
-            "`python -m etl demo`.")
-    st.stop()
+end = cache.data_end_or_stop("products or stock")
 cache.freshness()
 
 NUMBER, DATE = st.column_config.NumberColumn, st.column_config.DateColumn
