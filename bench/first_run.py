@@ -43,6 +43,7 @@ def main() -> None:
            "STREAMLIT_SERVER_HEADLESS": "true", "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
     env.pop("DATABASE_URL", None)
     env.pop("VIRTUAL_ENV", None)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # as on a user's machine: Python caches what it compiles
     started = time.perf_counter()
     process = subprocess.Popen(["bash", "scripts/start.sh"], cwd=clone, env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True)

@@ -5,6 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/venv.sh
 ensure_venv requirements.txt
+if [ ! -f "$VENV_STAMP.precompiled" ]; then
+    # First start after an install: compile what the load and the first page import, on the other core.
+    { "$VENV/bin/python" scripts/precompile.py >/dev/null 2>&1 && touch "$VENV_STAMP.precompiled"; } &
+fi
 echo "Preparing the database (first run: creates it and loads the demo company)…"
 "$VENV/bin/python" -m etl init
 exec "$VENV/bin/streamlit" run app.py --server.port "${PORT:-8501}" --server.address "${ADDRESS:-0.0.0.0}"

@@ -20,7 +20,8 @@ ensure_venv() {
             fi
         fi
     fi
-    local stamp="$VENV/.installed-$(cat "$requirements" requirements.txt | sha256sum | cut -c1-16)"
+    VENV_STAMP="$VENV/.installed-$(cat "$requirements" requirements.txt | sha256sum | cut -c1-16)"
+    local stamp="$VENV_STAMP"
     if [ ! -f "$stamp" ]; then
         # uv resolves and unpacks in parallel: a fresh install takes about 10 s instead of pip's 90 s.
         # pip stays the fallback (no uv wheel for this platform, or a registry only pip is set up for).
