@@ -7,6 +7,7 @@ import datetime as dt
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 from tqdm import tqdm
@@ -16,7 +17,10 @@ from data_access.engine import make_engine
 from data_access.migrate import upgrade
 from etl import demo
 from etl.bootstrap import ensure_ready, load_demo
-from etl.loader import LoadError, LoadResult, load_directory
+from etl.errors import LoadError
+
+if TYPE_CHECKING:  # the loader imports great-expectations (≈3 s): imported by the commands that load
+    from etl.loader import LoadResult
 
 DOCS_PATH = Path(__file__).resolve().parent.parent / "docs" / "interchange.md"
 
@@ -123,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
             upgrade(engine)
             _run_load(lambda bar: load_demo(engine, args.scale, args.seed, args.end_date, bar, args.out), "demo")
         elif args.command == "load":
+            from etl.loader import load_directory
+
             upgrade(engine)
             result = _run_load(
                 lambda bar: load_directory(

@@ -37,6 +37,7 @@ from data_access import derived, schema
 from data_access.config import load_settings
 from data_access.frames import read_frame
 from etl import bulk, snapshots
+from etl.errors import LoadError
 from etl.interchange import ENTITIES, ENTITY_BY_FILE, SNAPSHOT_INPUTS, UPDATED_AT, Entity
 from etl.validate import validate_chunk
 
@@ -51,10 +52,6 @@ MAX_REJECTS_KEPT = 10_000
 LOAD_WORK_MEM = "256MB"
 
 Progress = Callable[[float, str], None]
-
-
-class LoadError(Exception):
-    """A load that cannot go on; the message names the file (and row or column)."""
 
 
 @dataclass

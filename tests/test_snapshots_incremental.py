@@ -275,3 +275,15 @@ def test_a_line_moved_to_another_product_rebuilds_both_item_locations(
     touched = {tuple(map(int, pair)) for pair in spied[-1][0].itertuples(index=False)}
     assert touched == {(product[buy[0]], location[NORTH]), (product[buy[1]], location[NORTH])}
     pd.testing.assert_frame_equal(snapshot_table(engine), rebuilt_table(engine), check_exact=True)
+
+
+def test_a_full_rebuild_in_batches_equals_one_in_a_single_batch(engine: Engine, small_demo_dir: Path,
+                                                                 monkeypatch) -> None:
+    """Past ``BATCH_ITEM_LOCATIONS`` the events are aggregated once into a session table and read per batch of
+    products; the rows are the same as when every product-location is built from one query."""
+    load_directory(engine, small_demo_dir, today=E)
+    single = rebuilt_table(engine)
+    monkeypatch.setattr(snapshots, "BATCH_ITEM_LOCATIONS", 7)
+    batched = rebuilt_table(engine)
+    assert single[["product_id", "location_id"]].drop_duplicates().shape[0] > 7 * 5
+    pd.testing.assert_frame_equal(batched, single, check_exact=True)
