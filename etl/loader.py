@@ -174,13 +174,14 @@ def _default_literal(column) -> str | None:
     return value
 
 
-def upsert_sql(entity: Entity, stage: str, present: list[str], dialect: str) -> str:
+def upsert_sql(entity: Entity, stage: str, present: list[str], dialect: str, *, conflicts: bool = True) -> str:
     """``INSERT … SELECT`` from the stage into the entity's table, upserting on its natural key.
 
     References become foreign keys by joining the referenced tables on their natural keys.
     Only columns present in the file are written, so a file without an optional column
     leaves the stored values of that column alone. Rows equal to the stored ones are not
-    updated (``IS DISTINCT FROM``), which keeps re-runs free of changes.
+    updated (``IS DISTINCT FROM``), which keeps re-runs free of changes. ``conflicts=False``
+    gives a plain ``INSERT`` (an empty table and a stage with unique keys: nothing can conflict).
     """
     table = entity.table
     columns: list[str] = []
@@ -208,8 +209,10 @@ def upsert_sql(entity: Entity, stage: str, present: list[str], dialect: str) -> 
     sql = (
         f'INSERT INTO "{table.name}" ({column_list})\n'
         f'SELECT {", ".join(expressions)} FROM "{stage}" s\n{join_text}\nWHERE 1 = 1\n'
-        f"ON CONFLICT ({conflict_list}) "
     )
+    if not conflicts:
+        return sql
+    sql += f"ON CONFLICT ({conflict_list}) "
     if entity.append_only:
         return sql + "DO NOTHING"
     updates = [c for c in columns if c not in conflict]
@@ -456,8 +459,11 @@ def _apply_file(
     bulk_mode = bulk.wants_bulk_mode(stats.rows_read - stats.rows_rejected, before)
     if entity.name == "shipments" and before:
         derived.mark_shipment_days(connection, stage.name)  # a moved shipment changes its old day too
-    with bulk.deferred_indexes(connection, entity.table, enabled=bulk_mode):
-        sql = upsert_sql(entity, stage.name, validation.present, connection.dialect.name)
+    # Into an empty table (a first load), on PostgreSQL: a plain INSERT, unique constraints built afterwards
+    # (the stage's keys are unique: _database_checks rejected every repeated one).
+    fresh = bulk_mode and before == 0 and connection.dialect.name == "postgresql"
+    with bulk.deferred_indexes(connection, entity.table, enabled=bulk_mode, unique=fresh):
+        sql = upsert_sql(entity, stage.name, validation.present, connection.dialect.name, conflicts=not fresh)
         changed = connection.execute(text(sql)).rowcount
     after = connection.execute(select(func.count()).select_from(entity.table)).scalar_one()
     stats.rows_loaded = stats.rows_read - stats.rows_rejected

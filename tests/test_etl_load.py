@@ -561,31 +561,44 @@ def _index_and_key_names(engine: Engine) -> dict[str, tuple[set[str], int]]:
 
     inspector = inspect(engine)
     return {
-        name: ({i["name"] for i in inspector.get_indexes(name)}, len(inspector.get_foreign_keys(name)))
+        name: ({i["name"] for i in inspector.get_indexes(name)} | {c["name"] for c in inspector.get_unique_constraints(name)},
+               len(inspector.get_foreign_keys(name)))
         for name in ("fact_sales_order_line", "fact_inventory_movement", "fact_inventory_snapshot")
     }
 
 
 def test_bulk_mode_rebuilds_indexes_and_keys(engine: Engine, small_demo_dir: Path, monkeypatch, tmp_path: Path) -> None:
-    """A large load defers indexes and foreign keys; after success, and after a failed run, all are back."""
+    """A large load defers indexes and foreign keys (and, into an empty PostgreSQL table, its unique key: a
+    plain INSERT); after success, and after a failed run, all are back. The keys still hold: a re-run of the
+    same files changes nothing, and a key repeated in a file is rejected before the plain INSERT."""
     from etl import bulk
 
     monkeypatch.setattr(bulk, "BULK_MODE_MIN_ROWS", 1)
     expected = _index_and_key_names(engine)
     assert all(names and fks for names, fks in expected.values())
     deferred: list[str] = []
+    unique_deferred: list[str] = []
     original = bulk.deferred_indexes
 
-    def spy(connection, table, enabled=True):
+    def spy(connection, table, enabled=True, unique=False):
         if enabled:
             deferred.append(table.name)
-        return original(connection, table, enabled)
+        if unique:
+            unique_deferred.append(table.name)
+        return original(connection, table, enabled, unique)
 
     monkeypatch.setattr(bulk, "deferred_indexes", spy)
     result = load_directory(engine, small_demo_dir, today=dt.date(2026, 11, 1))
     assert result.status == "succeeded" and result.rows_rejected == 0
     assert {"fact_sales_order_line", "fact_inventory_movement", "fact_inventory_snapshot"} <= set(deferred)
+    if engine.dialect.name == "postgresql":
+        assert {"fact_sales_order_line", "fact_inventory_movement"} <= set(unique_deferred)
     assert _index_and_key_names(engine) == expected
+    assert any(name.startswith("uq_") for name in expected["fact_sales_order_line"][0])
+    first_load_deferred = len(unique_deferred)
+    again = load_directory(engine, small_demo_dir, today=dt.date(2026, 11, 1))
+    assert sum(f.inserted + f.updated for f in again.files) == 0
+    assert len(unique_deferred) == first_load_deferred  # the tables are no longer empty: upserts
 
     broken = tmp_path / "broken"
     broken.mkdir()
