@@ -19,7 +19,8 @@ count its units both on hand and on order.
 
 Concurrency: a scan checks stock and open quantities, then writes, so scans are serialised: on PostgreSQL by a
 transaction-scoped advisory lock, on SQLite by taking the write lock first (``BEGIN IMMEDIATE``) so the checks
-read what the write will change.
+read what the write will change. A load takes the same lock (:func:`lock_out_scans`): both rebuild snapshots of the
+same item-locations, and a scan must not check stock that a load in progress is rewriting.
 """
 
 from __future__ import annotations
@@ -293,10 +294,16 @@ def scan_log(connectable: Engine | Connection, since: dt.datetime) -> pd.DataFra
 # --- commands ---------------------------------------------------------------------------------------------------
 
 
+def lock_out_scans(connection: Connection) -> None:
+    """Hold off scans until the caller's transaction ends (PostgreSQL; SQLite has one writer at a time)."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
+
+
 def _serialise(connection: Connection) -> None:
     """Take the scan lock before reading what the scan checks (module docstring, Concurrency)."""
     if connection.dialect.name == "postgresql":
-        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
+        lock_out_scans(connection)
     elif connection.dialect.name == "sqlite" and not connection.connection.dbapi_connection.in_transaction:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 

@@ -36,6 +36,7 @@ from sqlalchemy import Connection, Engine, Table, func, insert, select, text, up
 from data_access import derived, schema
 from data_access.config import load_settings
 from data_access.frames import read_frame
+from data_access.warehouse import lock_out_scans
 from etl import bulk, snapshots
 from etl.errors import LoadError
 from etl.interchange import ENTITIES, ENTITY_BY_FILE, SNAPSHOT_INPUTS, UPDATED_AT, Entity
@@ -607,6 +608,7 @@ def load_directory(
         with engine.begin() as connection:
             if connection.dialect.name == "postgresql":
                 connection.exec_driver_sql(f"SET LOCAL work_mem = '{LOAD_WORK_MEM}'")
+            lock_out_scans(connection)  # a warehouse scan waits for the load (both rebuild snapshots)
             marks = _watermarks(connection, source)
             # No snapshots yet (a first load): they will all be built, so no load lists the ones it touched.
             all_snapshots = connection.execute(select(schema.fact_inventory_snapshot.c.id).limit(1)).first() is None

@@ -300,6 +300,26 @@ def test_two_pickers_racing_for_the_last_units_cannot_both_ship(tiny) -> None:
     assert _row(tiny, schema.fact_sales_order_line, order_no="SO5")["qty_shipped"] == 3.0
 
 
+def test_a_load_waits_for_a_scan_in_progress(tiny, tiny_dir: Path) -> None:
+    """Loads take the scan lock (PostgreSQL): a load started while a scan's transaction holds it waits for its end.
+    (SQLite has one writer at a time, so there nothing can interleave.)"""
+    if tiny.dialect.name != "postgresql":
+        pytest.skip("SQLite serialises writers itself")
+    finished = threading.Event()
+
+    def load_again() -> None:
+        load_directory(tiny, tiny_dir, source="tiny")
+        finished.set()
+
+    with tiny.begin() as scan:
+        store.lock_out_scans(scan)  # what a scan holds while it checks and writes
+        thread = threading.Thread(target=load_again)
+        thread.start()
+        assert not finished.wait(1.5), "the load ran while a scan held the lock"
+    thread.join(timeout=60)
+    assert finished.is_set()
+
+
 # --- count ------------------------------------------------------------------------------------------------------
 
 
