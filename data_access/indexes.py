@@ -29,16 +29,14 @@ def deferred_indexes(
     if not enabled:
         yield
         return
+    postgres = connection.dialect.name == "postgresql"
     indexes = sorted((i for i in table.indexes if not i.unique), key=lambda i: i.name)
-    foreign_keys = (
-        sorted({fk.constraint for fk in table.foreign_keys}, key=lambda c: c.name)
-        if connection.dialect.name == "postgresql" else []
-    )
+    foreign_keys = sorted({fk.constraint for fk in table.foreign_keys}, key=lambda c: c.name) if postgres else []
     uniques = (
         sorted((c for c in table.constraints if isinstance(c, UniqueConstraint)), key=lambda c: c.name)
-        if unique and connection.dialect.name == "postgresql" else []
+        if unique and postgres else []
     )
-    if connection.dialect.name == "postgresql":
+    if postgres:
         connection.exec_driver_sql("SET LOCAL maintenance_work_mem = '256MB'")
     for constraint in foreign_keys:
         connection.execute(DropConstraint(constraint))

@@ -276,9 +276,7 @@ def _rebuild_all(connection: Connection, end: pd.Timestamp, costs: pd.Series) ->
         if len(batches) == 1:
             events = read_frame(connection, _events_sql(dialect, "1 = 1"), columns)
             return bulk.write_frame(connection, snap, build(events, end, costs))
-        temp_schema = "pg_temp" if dialect == "postgresql" else "temp"
-        connection.exec_driver_sql(f"DROP TABLE IF EXISTS {temp_schema}.{ALL_EVENTS_TABLE}")
-        connection.exec_driver_sql(f"CREATE TEMPORARY TABLE {ALL_EVENTS_TABLE} AS " + _events_sql(dialect, "1 = 1"))
+        _create_temp_table_as(connection, ALL_EVENTS_TABLE, _events_sql(dialect, "1 = 1"))
         connection.exec_driver_sql(f"CREATE INDEX {ALL_EVENTS_TABLE}_product ON {ALL_EVENTS_TABLE} (product_id)")
         if dialect == "postgresql":
             connection.exec_driver_sql(f"ANALYZE {ALL_EVENTS_TABLE}")
@@ -290,6 +288,13 @@ def _rebuild_all(connection: Connection, end: pd.Timestamp, costs: pd.Series) ->
             written += bulk.write_frame(connection, snap, build(events, end, costs))
         connection.exec_driver_sql(f"DROP TABLE {ALL_EVENTS_TABLE}")
     return written
+
+
+def _create_temp_table_as(connection: Connection, name: str, sql: str) -> None:
+    """A session-local table holding the rows of ``sql`` (replacing one left by an earlier refresh of the session)."""
+    temp_schema = "pg_temp" if connection.dialect.name == "postgresql" else "temp"
+    connection.exec_driver_sql(f"DROP TABLE IF EXISTS {temp_schema}.{name}")
+    connection.exec_driver_sql(f"CREATE TEMPORARY TABLE {name} AS {sql}")
 
 
 def _history(connection: Connection, batch: pd.DataFrame, end: pd.Timestamp, costs: pd.Series) -> pd.DataFrame:
@@ -403,12 +408,7 @@ def _append(connection: Connection, previous: pd.Timestamp, end: pd.Timestamp, t
     snap = schema.fact_inventory_snapshot
     dialect = connection.dialect.name
     day = f"'{previous:%Y-%m-%d}'"
-    temp_schema = "pg_temp" if dialect == "postgresql" else "temp"
-    connection.exec_driver_sql(f"DROP TABLE IF EXISTS {temp_schema}.{WINDOW_TABLE}")
-    connection.exec_driver_sql(
-        f"CREATE TEMPORARY TABLE {WINDOW_TABLE} AS "
-        + _window_events_sql(dialect, previous.date(), end.date())
-    )
+    _create_temp_table_as(connection, WINDOW_TABLE, _window_events_sql(dialect, previous.date(), end.date()))
     per_product = read_frame(
         connection,
         f"SELECT product_id, COUNT(*) FROM (SELECT product_id, location_id FROM {snap.name} "
